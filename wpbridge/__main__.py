@@ -1,0 +1,3 @@
+from wpbridge.cli import main
+
+main()

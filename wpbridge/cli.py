@@ -1,0 +1,321 @@
+"""The ``wpbridge`` command: run the bridge's parts and manage sites."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from wpbridge import db, settings as settings_mod, sites
+from wpbridge.settings import SettingsError
+
+
+def _settings() -> settings_mod.Settings:
+    try:
+        return settings_mod.ensure_secret_key(settings_mod.load())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _sessions(settings):
+    return db.make_sessionmaker(db.make_engine(settings))
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """wpbridge: durable, authenticated mail for WordPress and WooCommerce sites."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _parse_bind(value: str | None, settings) -> tuple[str, int]:
+    if not value:
+        return settings.http_host, settings.http_port
+    host, _, port = value.rpartition(":")
+    try:
+        return host or settings.http_host, int(port)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8025") from None
+
+
+def _print_credentials(site_name: str, creds: sites.Credentials, url: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"site": site_name, "key_id": creds.key_id, "secret": creds.secret,
+                               "url": url}))
+        return
+    click.echo(f"site:    {site_name}\nkey id:  {creds.key_id}\nsecret:  {creds.secret}\n"
+               "(the secret is shown this once; 'wpbridge site rotate-secret' makes a new one)\n\n"
+               "Add to wp-config.php:\n"
+               f"define( 'WPBRIDGE_URL', '{url}' );\n"
+               f"define( 'WPBRIDGE_KEY_ID', '{creds.key_id}' );\n"
+               f"define( 'WPBRIDGE_SECRET', '{creds.secret}' );")
+
+
+@main.command()
+@click.option("--http", "bind", metavar="HOST:PORT", help="Where the HTTP API listens (127.0.0.1:8025).")
+def serve(bind: str | None) -> None:
+    """Run the whole bridge on this machine: database, HTTP API and a worker.
+
+    Creates or upgrades the database, creates a first site if there is none, and stops
+    everything cleanly on Ctrl-C.
+    """
+    settings = _settings()
+    host, port = _parse_bind(bind, settings)
+    db.upgrade(settings)
+    sessions = _sessions(settings)
+    with sessions() as session, session.begin():
+        if not sites.all_sites(session):
+            site, creds = sites.create(session, settings.secret_key, "localhost.localdomain",
+                                       ["localhost.localdomain"])
+            click.secho("First start: created a site for you.", bold=True)
+            _print_credentials(site.name, creds, f"http://{host}:{port}", False)
+            click.echo("Add your own: wpbridge site add shop.example.com --domain example.com\n")
+    provider = settings.providers.get(settings.default_provider)
+    if provider is None:
+        click.secho("NOTICE: no provider configured. Mail goes to the local capture outbox "
+                    f"({settings.outbox_dir}); NOTHING LEAVES THIS MACHINE. 'wpbridge outbox' lists "
+                    "it; set WPBRIDGE_PROVIDER (e.g. smtp+starttls://user:pass@smtp.example.com:587 "
+                    "or sendgrid) to deliver.", fg="yellow", bold=True, err=True)
+    env = dict(os.environ, WPBRIDGE_DATA=str(settings.data_dir), WPBRIDGE_HTTP_HOST=host,
+               WPBRIDGE_HTTP_PORT=str(port), WPBRIDGE_SECRET_KEY=settings.secret_key)
+    children = [subprocess.Popen([sys.executable, "-m", "wpbridge", "web"], env=env),
+                subprocess.Popen([sys.executable, "-m", "wpbridge", "worker"], env=env)]
+    click.echo(f"wpbridge is running: HTTP on http://{host}:{port}, data in {settings.data_dir}. "
+               "Ctrl-C stops it.", err=True)
+    stopping = False
+
+    def _stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stopping and all(c.poll() is None for c in children):
+        time.sleep(0.2)
+    for c in children:
+        if c.poll() is None:
+            c.send_signal(signal.SIGTERM)
+    code = 0
+    for c in children:
+        try:
+            code = code or c.wait(timeout=settings.smtp_timeout + 10)
+        except subprocess.TimeoutExpired:
+            c.kill()
+            code = 1
+    if not stopping:
+        raise click.ClickException("a part of the bridge stopped unexpectedly; see the log above")
+    sys.exit(code if code > 0 else 0)
+
+
+@main.command()
+@click.option("--http", "bind", metavar="HOST:PORT", help="Where to listen.")
+@click.option("--workers", default=1, show_default=True, help="gunicorn worker processes.")
+def web(bind: str | None, workers: int) -> None:
+    """Run only the HTTP API (gunicorn); many may run against one PostgreSQL."""
+    from gunicorn.app.base import BaseApplication
+
+    from wpbridge.app import create_app
+
+    settings = _settings()
+    host, port = _parse_bind(bind, settings)
+
+    class _App(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", settings.http_threads)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("keepalive", 30)
+            # Several bridges may run on one host; the cfg key exists in gunicorn >= 24.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
+
+        def load(self):
+            return create_app(settings)
+
+    _App().run()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Exit when nothing is due (for cron and tests).")
+def worker(once: bool) -> None:
+    """Run only a delivery worker; many may run against one PostgreSQL."""
+    from wpbridge.worker import Worker
+
+    w = Worker(_settings())
+    w.install_signal_handlers()
+    w.run(idle_exit=once)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema."""
+    db.upgrade(_settings())
+    click.echo("database is up to date")
+
+
+@main.group("site")
+def site_group() -> None:
+    """Sites (tenants): credentials, sending domains, quotas."""
+
+
+@site_group.command("add")
+@click.argument("name")
+@click.option("--domain", "domains", multiple=True, help="A sending domain (repeatable; default: NAME).")
+@click.option("--hourly", type=int, help="Most recipients per hour.")
+@click.option("--daily", type=int, help="Most recipients per day.")
+@click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
+def site_add(name, domains, hourly, daily, as_json) -> None:
+    """Create a site and print its key id and secret (shown once)."""
+    settings = _settings()
+    with _sessions(settings)() as session, session.begin():
+        try:
+            site, creds = sites.create(session, settings.secret_key, name, list(domains) or None,
+                                       hourly, daily)
+        except sites.SiteError as exc:
+            raise click.ClickException(str(exc)) from None
+        site_name = site.name
+    _print_credentials(site_name, creds, f"http://{settings.http_host}:{settings.http_port}", as_json)
+
+
+@site_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def site_list(as_json: bool) -> None:
+    """List the sites with their key ids, sending domains and quotas (never secrets)."""
+    settings = _settings()
+    with _sessions(settings)() as session:
+        rows = [{"site": s.name, "key_id": s.key_id, "domains": [d.domain for d in s.domains],
+                 "hourly_quota": s.hourly_quota, "daily_quota": s.daily_quota}
+                for s in sites.all_sites(session)]
+    for r in rows:
+        click.echo(json.dumps(r) if as_json else
+                   f"{r['site']}\t{r['key_id']}\t{','.join(r['domains'])}\t"
+                   f"hourly={r['hourly_quota'] or '-'} daily={r['daily_quota'] or '-'}")
+
+
+def _site_op(fn, *args):
+    settings = _settings()
+    with _sessions(settings)() as session, session.begin():
+        try:
+            return fn(session, *args)
+        except sites.SiteError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@site_group.group("domains")
+def domains_group() -> None:
+    """A site's sending domains."""
+
+
+@domains_group.command("add")
+@click.argument("name")
+@click.argument("domains", nargs=-1, required=True)
+def domains_add(name, domains) -> None:
+    """Allow a site to send from more domains."""
+    site = _site_op(sites.add_domains, name, list(domains))
+    click.echo(f"{site.name}: {', '.join(d.domain for d in site.domains)}")
+
+
+@site_group.command("rotate-secret")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def rotate_secret(name, as_json) -> None:
+    """Give a site a new key id and secret; the old ones stop working at once."""
+    settings = _settings()
+    creds = _site_op(lambda s, n: sites.rotate_secret(s, settings.secret_key, n), name)
+    _print_credentials(name, creds, f"http://{settings.http_host}:{settings.http_port}", as_json)
+
+
+@site_group.command("quota")
+@click.argument("name")
+@click.option("--hourly", type=int, help="Most recipients per hour (0: no limit).")
+@click.option("--daily", type=int, help="Most recipients per day (0: no limit).")
+def site_quota(name, hourly, daily) -> None:
+    """Set a site's hourly and daily quotas."""
+    def _set(session, n):
+        site = sites.get(session, n)
+        if hourly is not None:
+            site.hourly_quota = hourly or None
+        if daily is not None:
+            site.daily_quota = daily or None
+        return site
+    site = _site_op(_set, name)
+    click.echo(f"{site.name}: hourly={site.hourly_quota or '-'} daily={site.daily_quota or '-'}")
+
+
+@site_group.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def site_remove(name, yes) -> None:
+    """Remove a site with all its messages."""
+    if not yes:
+        click.confirm(f"Remove {name} and all its messages?", abort=True)
+    _site_op(sites.remove, name)
+    click.echo(f"removed {name}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def outbox(as_json: bool) -> None:
+    """List what the local capture outbox holds (mail delivered with no provider set)."""
+    from wpbridge.relay.outbox import listing
+
+    settings = _settings()
+    rows = listing(settings.outbox_dir)
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps(r))
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["captured"]))
+            click.echo(f"{when}  {r['from']} -> {', '.join(r['to'])}  {r['subject']}")
+    if not as_json:
+        click.echo(f"{len(rows)} message(s) in {settings.outbox_dir}", err=True)
+
+
+@main.command("send-test")
+@click.option("--site", "site_name", required=True, help="The site to send as.")
+@click.option("--to", "to", required=True, help="The recipient.")
+@click.option("--from", "sender", help="The sender (default: wordpress@<first sending domain>).")
+@click.option("--url", help="The bridge's URL (default: this machine's HTTP API).")
+def send_test(site_name, to, sender, url) -> None:
+    """Send a test message through the running bridge's HTTP API, signed as the site."""
+    import requests
+
+    from wpbridge.ingest.signing import sign_headers
+
+    settings = _settings()
+    with _sessions(settings)() as session:
+        try:
+            site = sites.get(session, site_name)
+        except sites.SiteError as exc:
+            raise click.ClickException(str(exc)) from None
+        secret = sites.decrypt_secret(settings.secret_key, site.secret_enc, site.key_id)
+        key_id, domain = site.key_id, site.domains[0].domain
+    body = json.dumps({"from": sender or f"wordpress@{domain}", "to": [to],
+                       "subject": "wpbridge test message",
+                       "text": "This test message went through wpbridge.",
+                       "context": {"source": "send-test"}}).encode()
+    url = (url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/")
+    headers = sign_headers(key_id, secret, "POST", "/api/v1/messages", body)
+    headers["Content-Type"] = "application/json"
+    try:
+        resp = requests.post(url + "/api/v1/messages", data=body, headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach the bridge at {url}: {exc}; is 'wpbridge serve' running?")
+    if resp.status_code != 202:
+        raise click.ClickException(f"the bridge answered {resp.status_code}: {resp.text}")
+    click.echo(f"queued as {resp.json()['id']}")

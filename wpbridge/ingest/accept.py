@@ -1,0 +1,128 @@
+"""The room behind both doors: check a site's submissions, classify, queue, commit.
+
+Only after :func:`accept` returns is the client told yes (HTTP 202, SMTP 250). Everything
+in one call is committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from email.utils import getaddresses
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from wpbridge import queue
+from wpbridge.classify import classify
+from wpbridge.ingest.message import InvalidInput, Submission
+from wpbridge.models import Message, utcnow
+from wpbridge.sites import SiteAuth
+
+
+class StorageError(RuntimeError):
+    """The queue could not commit (HTTP 503, SMTP 451): nothing was accepted."""
+
+
+class QuotaExceeded(RuntimeError):
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Item:
+    submission: Submission
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    recipients: int
+    category: str
+    replayed: bool
+
+
+def check_sender(site: SiteAuth, sub: Submission, where: str = "") -> None:
+    """The envelope sender and the From header must both be of the site's sending domains."""
+    from_addrs = [a for _, a in getaddresses([sub.from_header]) if a]
+    for field, address in ((where + "from", from_addrs[0] if from_addrs else ""),
+                           (where + "envelope.from", sub.mail_from)):
+        if not site.sender_allowed(address):
+            domain = address.rpartition("@")[2] or "(none)"
+            raise InvalidInput(
+                422, "sender_domain", field,
+                f"site {site.name}: sender domain {domain} is not one of this site's sending "
+                f"domains ({', '.join(sorted(site.domains))})",
+                f"send from one of them, or add it with 'wpbridge site domains add {site.name} {domain}'")
+
+
+def accept(sessions, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
+    """Queue ``items`` for ``site`` in one transaction.
+
+    :raise InvalidInput: a sender domain is not the site's, or an Idempotency-Key was reused
+        with a different body; nothing is stored.
+    :raise QuotaExceeded: the site's hourly or daily quota would be passed.
+    :raise StorageError: the database failed; nothing is stored.
+    """
+    for i, item in enumerate(items):
+        check_sender(site, item.submission, f"messages[{i}]." if len(items) > 1 else "")
+    for attempt in range(2):
+        try:
+            return _commit(sessions, settings, site, items)
+        except IntegrityError:
+            # A concurrent request with the same Idempotency-Key won the race: the second
+            # pass finds its message and answers as a replay.
+            if attempt:
+                raise StorageError("could not store the message (integrity conflict)") from None
+        except DBAPIError as exc:
+            raise StorageError(f"could not store the message: {exc.orig or exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def _commit(sessions, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
+    now = utcnow()
+    out: list[Accepted] = []
+    with sessions() as session, session.begin():
+        _check_quota(session, site, sum(len(i.submission.recipients) for i in items), now)
+        for item in items:
+            sub = item.submission
+            if item.idempotency_key:
+                prior = session.execute(
+                    select(Message.id, Message.request_hash, Message.recipient_count,
+                           Message.category)
+                    .where(Message.site_id == site.id,
+                           Message.idempotency_key == item.idempotency_key)).first()
+                if prior is not None:
+                    if prior.request_hash != item.request_hash:
+                        raise InvalidInput(
+                            422, "idempotency_key_reused", "Idempotency-Key",
+                            f"the key {item.idempotency_key!r} was used before with a different body",
+                            "use a new Idempotency-Key for a new message; reuse a key only to "
+                            "retry the very same request")
+                    out.append(Accepted(prior.id, prior.recipient_count, prior.category, True))
+                    continue
+            cls = classify(sub.headers, sub.context)
+            queue.enqueue(session, site.id, sub, cls, settings.default_provider, now,
+                          settings.max_age, item.idempotency_key, item.request_hash)
+            out.append(Accepted(sub.id, len(sub.recipients), cls.category, False))
+    return out
+
+
+def _check_quota(session, site: SiteAuth, adding: int, now) -> None:
+    for quota, window, label in ((site.hourly_quota, 3600, "hourly"),
+                                 (site.daily_quota, 86400, "daily")):
+        if not quota:
+            continue
+        since = now - timedelta(seconds=window)
+        used, oldest = session.execute(
+            select(func.coalesce(func.sum(Message.recipient_count), 0), func.min(Message.created_at))
+            .where(Message.site_id == site.id, Message.created_at >= since)).one()
+        if used + adding > quota:
+            retry = window - (now - oldest).total_seconds() if oldest else window
+            raise QuotaExceeded(
+                f"site {site.name}: {label} quota of {quota} recipients reached ({used} used)",
+                max(1, math.ceil(retry)))

@@ -1,0 +1,223 @@
+"""The HTTP door: ``/api/v1``. Every request is signed (see :mod:`wpbridge.ingest.signing`).
+
+:raise 400: malformed JSON or fields of the wrong type
+:raise 401: signature missing, malformed, stale or wrong
+:raise 413: the request or a message is larger than allowed
+:raise 422: invalid content (address, header injection, sender domain, no recipients)
+:raise 429: the site's quota is used up (``Retry-After``)
+:raise 503: storage failed; nothing was accepted (``Retry-After``)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
+
+from wpbridge.ingest import signing
+from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept
+from wpbridge.ingest.message import InvalidInput, from_json
+from wpbridge.models import Attempt, Message, Recipient
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_BATCH = 500
+
+
+def _error(status: int, code: str, message: str, fix: str, field: str | None = None,
+           headers: dict | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "fix": fix}}
+    if field:
+        body["error"]["field"] = field
+    resp = jsonify(body)
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _target() -> str:
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        return raw
+    qs = request.query_string.decode("latin-1")
+    return quote(request.script_root + request.path) + (f"?{qs}" if qs else "")
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint == "api.openapi":
+        return None
+    bridge = current_app.extensions["wpbridge"]
+    key_id = request.headers.get(signing.KEY_HEADER, "")
+    try:
+        if not key_id:
+            raise signing.SignatureError("missing_signature", f"the {signing.KEY_HEADER} header is missing",
+                                         "sign every request (see the README, 'Signing requests')")
+        signing.check_timestamp(request.headers.get(signing.TS_HEADER), bridge.settings.replay_window)
+        site = bridge.sites.by_key_id(key_id)
+        if site is None:
+            raise signing.SignatureError("unknown_key", f"no site has the key id {key_id[:64]!r}",
+                                         "check WPBRIDGE_KEY_ID; 'wpbridge site list' shows the key ids")
+        signing.verify(site.secret, key_id, request.headers[signing.TS_HEADER], request.method,
+                       _target(), request.get_data(cache=True), request.headers.get(signing.SIG_HEADER))
+    except signing.SignatureError as exc:
+        return _error(401, exc.code, exc.message, exc.fix)
+    except DBAPIError:
+        return _error(503, "storage_unavailable", "the bridge cannot read its database",
+                      "retry later; the bridge's operator should check the database",
+                      headers={"Retry-After": "5"})
+    g.site = site
+    return None
+
+
+def _json_body():
+    try:
+        return json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(400, "malformed", "body", f"the body is not valid JSON ({exc})",
+                           "send a JSON object with Content-Type: application/json") from None
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200):
+        raise InvalidInput(400, "malformed", "Idempotency-Key", "must be 1 to 200 characters",
+                           "send a unique string per message, e.g. a UUID")
+    return key
+
+
+def _accept(items: list[Item]):
+    bridge = current_app.extensions["wpbridge"]
+    return accept(bridge.sessions, bridge.settings, g.site, items)
+
+
+@bp.post("/messages")
+def post_message():
+    """Queue one message. 202 only after it is committed."""
+    payload = _json_body()
+    sub = from_json(payload, current_app.extensions["wpbridge"].settings.max_message_bytes)
+    digest = hashlib.sha256(request.get_data(cache=True)).hexdigest()
+    [done] = _accept([Item(sub, _idempotency_key(), digest)])
+    resp = jsonify({"id": done.id, "status": "queued", "recipients": done.recipients,
+                    "category": done.category})
+    resp.status_code = 202
+    if done.replayed:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+@bp.post("/messages/batch")
+def post_batch():
+    """Queue many messages in one transaction: all are accepted, or none (the error names
+    the first bad one by its index)."""
+    payload = _json_body()
+    messages = payload.get("messages") if isinstance(payload, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInput(400, "malformed", "messages", "must be a non-empty list of messages",
+                           'send {"messages": [{...}, {...}]}')
+    if len(messages) > MAX_BATCH:
+        raise InvalidInput(413, "too_many", "messages", f"{len(messages)} messages, over {MAX_BATCH}",
+                           f"split the batch into requests of at most {MAX_BATCH}")
+    max_bytes = current_app.extensions["wpbridge"].settings.max_message_bytes
+    key = _idempotency_key()
+    items = []
+    for i, m in enumerate(messages):
+        try:
+            sub = from_json(m, max_bytes)
+        except InvalidInput as exc:
+            exc.field = f"messages[{i}].{exc.field}"
+            raise
+        digest = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()
+        items.append(Item(sub, f"{key}#{i}" if key else None, digest))
+    done = _accept(items)
+    resp = jsonify({"messages": [{"id": d.id, "status": "queued", "recipients": d.recipients,
+                                  "category": d.category, "replayed": d.replayed} for d in done]})
+    resp.status_code = 202
+    return resp
+
+
+def _iso(dt) -> str | None:
+    return dt.isoformat(timespec="seconds") + "Z" if dt else None
+
+
+@bp.get("/messages/<message_id>")
+def get_message(message_id: str):
+    """One message of this site with per-recipient state and attempts.
+
+    :raise 404: no such message for this site (another site's messages are invisible).
+    """
+    bridge = current_app.extensions["wpbridge"]
+    with bridge.sessions() as session:
+        msg = session.scalar(
+            select(Message).where(Message.id == message_id, Message.site_id == g.site.id)
+            .options(selectinload(Message.recipients)))
+        if msg is None:
+            return _error(404, "not_found", f"no message {message_id[:64]!r} for site {g.site.name}",
+                          "use the id returned by POST /api/v1/messages")
+        attempts: dict[int, list] = {}
+        for a in session.scalars(select(Attempt).where(
+                Attempt.recipient_id.in_([r.id for r in msg.recipients])).order_by(Attempt.id)):
+            attempts.setdefault(a.recipient_id, []).append(
+                {"at": _iso(a.at), "provider": a.provider, "outcome": a.outcome, "code": a.code,
+                 "response": a.response, "duration_ms": a.duration_ms})
+        states = {r.state.value for r in msg.recipients}
+        return jsonify({
+            "id": msg.id, "created_at": _iso(msg.created_at), "subject": msg.subject,
+            "from": msg.from_header, "category": msg.category, "reasons": msg.reasons,
+            "context": msg.context, "size": msg.size,
+            "status": states.pop() if len(states) == 1 else "partial",
+            "recipients": [{
+                "address": r.address, "state": r.state.value, "attempts": r.attempts,
+                "next_attempt_at": _iso(r.next_attempt_at) if r.state.value == "queued" else None,
+                "last_code": r.last_code, "last_response": r.last_response,
+                "updated_at": _iso(r.updated_at), "history": attempts.get(r.id, []),
+            } for r in msg.recipients],
+        })
+
+
+@bp.get("/ping")
+def ping():
+    """Check the key id and secret (the plugin's "Test connection")."""
+    return jsonify({"ok": True, "site": g.site.name, "sending_domains": sorted(g.site.domains)})
+
+
+@bp.get("/openapi.yaml")
+def openapi():
+    """The API description (unsigned)."""
+    text = resources.files("wpbridge").joinpath("openapi.yaml").read_text()
+    return Response(text, mimetype="application/yaml")
+
+
+@bp.errorhandler(InvalidInput)
+def _invalid(exc: InvalidInput):
+    return _error(exc.status, exc.code, exc.message, exc.fix, exc.field)
+
+
+@bp.errorhandler(QuotaExceeded)
+def _quota(exc: QuotaExceeded):
+    return _error(429, "quota_exceeded", str(exc), f"retry after {exc.retry_after} s, or raise "
+                  "the quota with 'wpbridge site quota'", headers={"Retry-After": str(exc.retry_after)})
+
+
+@bp.errorhandler(StorageError)
+def _storage(exc: StorageError):
+    current_app.logger.error("%s", exc)
+    return _error(503, "storage_unavailable", "the bridge could not store the message; nothing "
+                  "was accepted", "retry later with the same Idempotency-Key",
+                  headers={"Retry-After": "5"})
+
+
+def http_error(exc: HTTPException):
+    """JSON for Flask's own errors (404, 405, 413) everywhere under /api."""
+    if exc.code == 413:
+        return _error(413, "too_large", "the request body is larger than the bridge accepts",
+                      "send smaller attachments or raise WPBRIDGE_MAX_MESSAGE_BYTES")
+    return _error(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name,
+                  "see the OpenAPI document at /api/v1/openapi.yaml")

@@ -1,0 +1,289 @@
+"""From what a client sent to one internal form: envelope + RFC 5322 bytes + context.
+
+Both doors (HTTP and SMTP) produce a :class:`Submission`. Every check that can refuse a
+message lives here and raises :class:`InvalidInput`, which names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import formatdate, getaddresses, make_msgid
+
+from email_validator import EmailNotValidError, validate_email
+
+# Headers the bridge writes itself from the structured fields.
+_RESERVED = {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "sender",
+             "mime-version", "content-type", "content-transfer-encoding", "return-path"}
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
+_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+_BCC = re.compile(rb"^Bcc:.*?\r\n(?![ \t])", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+MAX_CONTEXT_BYTES = 8192
+
+
+class InvalidInput(ValueError):
+    """The request cannot be accepted: ``status`` 400 (malformed), 413 (too large) or 422."""
+
+    def __init__(self, status: int, code: str, field: str, message: str, fix: str):
+        super().__init__(f"{field}: {message}")
+        self.status, self.code, self.field, self.message, self.fix = status, code, field, message, fix
+
+    def as_json(self) -> dict:
+        return {"error": {"code": self.code, "field": self.field, "message": self.message,
+                          "fix": self.fix}}
+
+
+@dataclass
+class Submission:
+    mail_from: str
+    recipients: list[str]
+    raw: bytes
+    from_header: str
+    subject: str
+    headers: dict[str, str]  # the top-level headers, for the classifier
+    context: dict = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def check_address(value: str, where: str) -> str:
+    """Return the normalised address, or raise 422 naming ``where``."""
+    if not isinstance(value, str):
+        raise InvalidInput(400, "malformed", where, "an address must be a string",
+                           'send "user@example.com" or "Name <user@example.com>"')
+    if "\r" in value or "\n" in value:
+        raise InvalidInput(422, "header_injection", where, "the address contains CR or LF",
+                           "remove line breaks from the address")
+    try:
+        return validate_email(value, check_deliverability=False, allow_smtputf8=True).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput(422, "invalid_address", where, f"{value[:200]!r} is not a valid "
+                           f"address: {exc}", "correct the address or leave the recipient out") from None
+
+
+def _address_list(payload: dict, key: str) -> list[tuple[str, str]]:
+    """Parse ``payload[key]`` (string or list of strings) into (display name, address)."""
+    value = payload.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise InvalidInput(400, "malformed", key, "must be a string or a list of strings",
+                           f'send "{key}": ["user@example.com"]')
+    out = []
+    for i, item in enumerate(value):
+        where = f"{key}[{i}]"
+        if not isinstance(item, str):
+            raise InvalidInput(400, "malformed", where, "an address must be a string",
+                               'send "user@example.com" or "Name <user@example.com>"')
+        if "\r" in item or "\n" in item:
+            raise InvalidInput(422, "header_injection", where, "the address contains CR or LF",
+                               "remove line breaks from the address")
+        pairs = getaddresses([item])
+        if len(pairs) != 1 or not pairs[0][1]:
+            raise InvalidInput(422, "invalid_address", where, f"{item[:200]!r} is not one address",
+                               "give exactly one address per list item")
+        out.append((pairs[0][0], check_address(pairs[0][1], where)))
+    return out
+
+
+def _text(payload: dict, key: str, *, header: bool = False, required: bool = False) -> str:
+    value = payload.get(key)
+    if value is None:
+        if required:
+            raise InvalidInput(400, "malformed", key, "is missing", f'send "{key}"')
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(400, "malformed", key, "must be a string", f'send "{key}" as a string')
+    if header and ("\r" in value or "\n" in value):
+        raise InvalidInput(422, "header_injection", key, "contains CR or LF",
+                           "a header value must be one line; remove the line breaks")
+    return value
+
+
+def _context(payload: dict) -> dict:
+    ctx = payload.get("context") or {}
+    if not isinstance(ctx, dict):
+        raise InvalidInput(400, "malformed", "context", "must be a JSON object",
+                           'send "context": {"source": "wp_mail", ...}')
+    import json
+
+    if len(json.dumps(ctx)) > MAX_CONTEXT_BYTES:
+        raise InvalidInput(422, "context_too_large", "context",
+                           f"is larger than {MAX_CONTEXT_BYTES} bytes", "send only the keys the bridge uses")
+    return ctx
+
+
+def _format(name: str, addr: str) -> str:
+    from email.headerregistry import Address
+
+    local, _, domain = addr.rpartition("@")
+    return str(Address(display_name=name, username=local, domain=domain))
+
+
+def from_json(payload: object, max_bytes: int) -> Submission:
+    """Build a submission from the HTTP API's JSON (structured or ``raw`` form)."""
+    if not isinstance(payload, dict):
+        raise InvalidInput(400, "malformed", "body", "the body must be a JSON object",
+                           "send a JSON object (see the OpenAPI document at /api/v1/openapi.yaml)")
+    if "raw" in payload:
+        return _from_raw_json(payload, max_bytes)
+    return _from_structured(payload, max_bytes)
+
+
+def _from_structured(p: dict, max_bytes: int) -> Submission:
+    senders = _address_list(p, "from")
+    if len(senders) != 1:
+        raise InvalidInput(422 if senders else 400, "malformed" if not senders else "invalid_address",
+                           "from", "exactly one sender is required", 'send "from": "shop@example.com"')
+    to, cc, bcc = _address_list(p, "to"), _address_list(p, "cc"), _address_list(p, "bcc")
+    reply_to = _address_list(p, "reply_to")
+    if not (to or cc or bcc):
+        raise InvalidInput(422, "no_recipients", "to", "the message has no recipients",
+                           'add at least one address to "to", "cc" or "bcc"')
+    subject = _text(p, "subject", header=True)
+    text, html = _text(p, "text"), _text(p, "html")
+    extra = p.get("headers") or {}
+    if not isinstance(extra, dict):
+        raise InvalidInput(400, "malformed", "headers", "must be an object of name: value",
+                           'send "headers": {"X-Order": "1234"}')
+    msg = EmailMessage(policy=policy.SMTP)
+    name, addr = senders[0]
+    msg["From"] = _format(name, addr)
+    for header, pairs in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
+        if pairs:
+            msg[header] = ", ".join(_format(n, a) for n, a in pairs)
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=addr.rpartition("@")[2])
+    for hname, hvalue in extra.items():
+        where = f"headers.{hname}"
+        if not _HEADER_NAME.match(hname) or hname.lower() in _RESERVED:
+            raise InvalidInput(422, "invalid_header", where,
+                               "is not an allowed header name" if _HEADER_NAME.match(hname)
+                               else "is not a valid header name",
+                               "use the structured fields for From, To, Subject and the like; "
+                               "other names must be printable ASCII without ':'")
+        if not isinstance(hvalue, str):
+            raise InvalidInput(400, "malformed", where, "must be a string", "send the value as a string")
+        if "\r" in hvalue or "\n" in hvalue:
+            raise InvalidInput(422, "header_injection", where, "contains CR or LF",
+                               "a header value must be one line; remove the line breaks")
+        msg[hname] = hvalue
+    if html and text:
+        msg.set_content(text)
+        msg.add_alternative(html, subtype="html")
+    elif html:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(text or "")
+    for i, att in enumerate(p.get("attachments") or []):
+        where = f"attachments[{i}]"
+        if not isinstance(att, dict) or not isinstance(att.get("content"), str):
+            raise InvalidInput(400, "malformed", where, 'needs "filename", "content_type" and base64 "content"',
+                               'send {"filename": "a.pdf", "content_type": "application/pdf", "content": "..."}')
+        filename = att.get("filename") or f"attachment-{i + 1}"
+        if not isinstance(filename, str) or "\r" in filename or "\n" in filename:
+            raise InvalidInput(422, "header_injection", where + ".filename", "contains CR or LF",
+                               "remove line breaks from the file name")
+        ctype = att.get("content_type") or "application/octet-stream"
+        maintype, _, subtype = str(ctype).partition("/")
+        if not subtype or not _HEADER_NAME.match(maintype) or not _HEADER_NAME.match(subtype):
+            raise InvalidInput(422, "invalid_content_type", where + ".content_type",
+                               f"{ctype!r} is not a MIME type", 'write it like "application/pdf"')
+        data = _b64(att["content"], where + ".content")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    raw = msg.as_bytes()
+    _check_size(raw, max_bytes)
+    return Submission(
+        mail_from=addr, recipients=_unique([a for _, a in to + cc + bcc]), raw=raw,
+        from_header=msg["From"], subject=subject,
+        headers={k: str(v) for k, v in msg.items()}, context=_context(p))
+
+
+def _b64(value: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(400, "malformed", where, "is not valid base64",
+                           "encode the bytes with standard base64 (RFC 4648)") from None
+
+
+def _check_size(raw: bytes, max_bytes: int) -> None:
+    if len(raw) > max_bytes:
+        raise InvalidInput(413, "too_large", "body", f"the message is {len(raw)} bytes, over the "
+                           f"limit of {max_bytes}", "send smaller attachments or raise "
+                           "WPBRIDGE_MAX_MESSAGE_BYTES")
+
+
+def _unique(addresses: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for a in addresses:
+        seen.setdefault(a.lower(), a)
+    return list(seen.values())
+
+
+def _from_raw_json(p: dict, max_bytes: int) -> Submission:
+    raw = _b64(p["raw"], "raw") if isinstance(p["raw"], str) else None
+    if raw is None:
+        raise InvalidInput(400, "malformed", "raw", "must be a base64 string",
+                           'send "raw": "<base64 of the RFC 5322 message>"')
+    env = p.get("envelope")
+    if not isinstance(env, dict):
+        raise InvalidInput(400, "malformed", "envelope", 'is required with "raw"',
+                           'send "envelope": {"from": "...", "to": ["..."]}')
+    mail_from = env.get("from")
+    if not mail_from or not isinstance(mail_from, str):
+        raise InvalidInput(400, "malformed", "envelope.from", "is missing",
+                           "send the envelope sender, an address of one of the site's sending domains")
+    mail_from = check_address(mail_from, "envelope.from")
+    rcpts = env.get("to") or []
+    if isinstance(rcpts, str) or not isinstance(rcpts, list):
+        raise InvalidInput(400, "malformed", "envelope.to", "must be a list of addresses",
+                           'send "envelope": {"to": ["user@example.com"]}')
+    if not rcpts:
+        raise InvalidInput(422, "no_recipients", "envelope.to", "the message has no recipients",
+                           "add at least one recipient to envelope.to")
+    recipients = _unique([check_address(r, f"envelope.to[{i}]") for i, r in enumerate(rcpts)])
+    return from_raw(mail_from, recipients, raw, max_bytes, _context(p))
+
+
+def from_raw(mail_from: str, recipients: list[str], raw: bytes, max_bytes: int,
+             context: dict | None = None) -> Submission:
+    """Build a submission from an envelope and RFC 5322 bytes (HTTP ``raw`` form and SMTP).
+
+    Line endings become CRLF, a Bcc header is removed (recipients are in the envelope), and a
+    missing Date or Message-ID is added.
+    """
+    raw = _LINE_ENDINGS.sub(b"\r\n", raw)
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    head, sep, _ = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise InvalidInput(422, "no_header", "raw", "the message has no header/body separator",
+                           "send a complete RFC 5322 message: headers, an empty line, the body")
+    raw = _BCC.sub(b"", head + b"\r\n", count=0)[:-2] + raw[len(head):]
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise InvalidInput(422, "invalid_header", "raw", f"header name {name[:60]!r} is not valid",
+                               "write each header as Name: value on its own line")
+    from_header = headers.get("From")
+    if not from_header:
+        raise InvalidInput(422, "no_from", "raw", "the message has no From header",
+                           "add a From header with an address of one of the site's sending domains")
+    prepend = b""
+    if headers.get("Date") is None:
+        prepend += f"Date: {formatdate(usegmt=True)}\r\n".encode()
+    if headers.get("Message-ID") is None:
+        domain = (getaddresses([str(from_header)])[0][1].rpartition("@")[2] or "wpbridge.invalid")
+        prepend += f"Message-ID: {make_msgid(domain=domain)}\r\n".encode()
+    raw = prepend + raw
+    _check_size(raw, max_bytes)
+    return Submission(mail_from=mail_from, recipients=recipients, raw=raw,
+                      from_header=str(from_header), subject=str(headers.get("Subject") or ""),
+                      headers={k: str(v) for k, v in headers.items()}, context=context or {})

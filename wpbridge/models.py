@@ -1,0 +1,137 @@
+"""The database schema (SQLAlchemy 2). Alembic migrations in ``migrations/`` build the same.
+
+State of a message is kept per recipient (:class:`Recipient`), because one recipient can
+bounce while another is delivered; each try at a provider is an :class:`Attempt`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, UniqueConstraint, text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrement).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime every timestamp column holds."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class State(str, enum.Enum):
+    queued = "queued"  # due at next_attempt_at (new, or deferred after a temporary failure)
+    sending = "sending"  # claimed by a worker until lease_until; due again if it expires
+    delivered = "delivered"  # the provider answered 2xx
+    failed = "failed"  # permanent failure (5xx): a bounce
+    expired = "expired"  # temporary failures until the message passed its maximum age
+
+
+class Lane(enum.IntEnum):
+    """Claim order: lower lanes are always claimed first."""
+
+    transactional = 0
+    notification = 1
+    bulk = 2
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM, see sites.py
+    hourly_quota: Mapped[int | None] = mapped_column(Integer)
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+    domains: Mapped[list["SiteDomain"]] = relationship(
+        back_populates="site", cascade="all, delete-orphan", order_by="SiteDomain.domain")
+
+
+class SiteDomain(Base):
+    __tablename__ = "site_domains"
+    __table_args__ = (UniqueConstraint("site_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+
+    site: Mapped[Site] = relationship(back_populates="domains")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("site_id", "idempotency_key"),
+        Index("ix_messages_site_created", "site_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime] = mapped_column(DateTime())
+    mail_from: Mapped[str] = mapped_column(String(320))  # envelope sender; "" is the null sender
+    from_header: Mapped[str] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(String(998))
+    category: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[list] = mapped_column(JSON)
+    context: Mapped[dict] = mapped_column(JSON)
+    size: Mapped[int] = mapped_column(Integer)
+    recipient_count: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # RFC 5322, CRLF line endings, no Bcc
+
+    recipients: Mapped[list["Recipient"]] = relationship(
+        back_populates="message", order_by="Recipient.id")
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    __table_args__ = (
+        # The claim query walks this index: due rows of the best lane first.
+        Index("ix_recipients_due", "state", "lane", "next_attempt_at"),
+        Index("ix_recipients_message", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(BigId)
+    address: Mapped[str] = mapped_column(String(320))
+    domain: Mapped[str] = mapped_column(String(253))
+    lane: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(64))
+    state: Mapped[State] = mapped_column(
+        Enum(State, native_enum=False, length=16, validate_strings=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime())
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    last_code: Mapped[int | None] = mapped_column(Integer)
+    last_response: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+    message: Mapped[Message] = relationship(back_populates="recipients")
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_recipient", "recipient_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime())
+    provider: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered | deferred | failed | expired
+    code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,152 @@
+"""Settings: built once from the environment (``WPBRIDGE_*``) and an optional TOML file.
+
+Every other module receives the frozen :class:`Settings` object; nothing else reads the
+environment. Precedence: explicit overrides > environment > TOML file > defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from wpbridge.relay.providers import ProviderConfig, parse_provider
+
+
+class SettingsError(ValueError):
+    """A setting has a value the bridge cannot use; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = field(default="", repr=False)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8025
+    http_threads: int = 16
+    max_message_bytes: int = 25 * 1024 * 1024
+    replay_window: int = 300
+    # Site secrets are encrypted at rest with this key (urlsafe base64, 32 bytes).
+    secret_key: str = field(default="", repr=False)
+    sqlite_busy_timeout_ms: int = 5000
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    default_provider: str = "outbox"
+    tls_verify: bool = True
+    ca_file: str | None = None
+    smtp_timeout: float = 30.0
+    # Retry policy for temporary failures (see queue.RetryPolicy for the formula).
+    retry_base: float = 60.0
+    retry_factor: float = 2.0
+    retry_max_delay: float = 3600.0
+    retry_jitter: float = 0.25
+    max_age: float = 4 * 24 * 3600.0
+    worker_batch: int = 200
+    worker_connections: int = 4
+    worker_lease: float = 300.0
+    worker_poll: float = 0.5
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+_INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
+        "sqlite_busy_timeout_ms", "worker_batch", "worker_connections"}
+_FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
+          "max_age", "worker_lease", "worker_poll"}
+_BOOL = {"tls_verify"}
+_SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {"providers", "data_dir"}
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from ``environ`` (default: ``os.environ``) and the TOML file.
+
+    :raise SettingsError: a value is malformed; the message names the variable.
+    """
+    env = os.environ if environ is None else environ
+    data_dir = Path(overrides.pop("data_dir", None) or env.get("WPBRIDGE_DATA") or "var")
+    values: dict[str, Any] = {}
+    config_path = env.get("WPBRIDGE_CONFIG") or (data_dir / "wpbridge.toml")
+    file_values: dict[str, Any] = {}
+    if Path(config_path).is_file():
+        with open(config_path, "rb") as fh:
+            try:
+                file_values = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"{config_path}: not valid TOML ({exc}); fix the file") from exc
+
+    for name in _SIMPLE:
+        raw = env.get("WPBRIDGE_" + name.upper())
+        source = "WPBRIDGE_" + name.upper()
+        if raw is None and name in file_values:
+            raw, source = file_values[name], f"{config_path}: {name}"
+        if raw is None:
+            continue
+        values[name] = _convert(name, raw, source)
+
+    providers: dict[str, ProviderConfig] = {}
+    for name, table in (file_values.get("providers") or {}).items():
+        providers[name] = parse_provider(name, table)
+    if env.get("WPBRIDGE_PROVIDER"):
+        providers["default"] = parse_provider("default", {
+            "url": env["WPBRIDGE_PROVIDER"],
+            "username": env.get("WPBRIDGE_PROVIDER_USERNAME"),
+            "password": env.get("WPBRIDGE_PROVIDER_PASSWORD"),
+            "region": env.get("WPBRIDGE_PROVIDER_REGION"),
+        })
+    if "default_provider" not in values:
+        values["default_provider"] = "default" if "default" in providers else (
+            next(iter(providers)) if providers else "outbox")
+    values["providers"] = providers
+    values.update(overrides)
+    values.setdefault("database_url", f"sqlite:///{(data_dir / 'wpbridge.db').resolve()}")
+    settings = Settings(data_dir=data_dir, **values)
+    if settings.default_provider != "outbox" and settings.default_provider not in providers:
+        raise SettingsError(
+            f"default_provider {settings.default_provider!r} is not configured; "
+            f"add it under [providers.{settings.default_provider}] or set WPBRIDGE_PROVIDER")
+    return settings
+
+
+def _convert(name: str, raw: Any, source: str) -> Any:
+    try:
+        if name in _INT:
+            return int(raw)
+        if name in _FLOAT:
+            return float(raw)
+        if name in _BOOL:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in {"1", "true", "yes", "on"}:
+                return True
+            if str(raw).lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        kind = "an integer" if name in _INT else "a number" if name in _FLOAT else "true or false"
+        raise SettingsError(f"{source}: {raw!r} is not {kind}; set it to {kind}") from None
+    return str(raw)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Return settings with a secret key, creating ``<data>/secret.key`` (0600) once."""
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    return settings.replace(secret_key=path.read_text().strip())

@@ -1,0 +1,128 @@
+"""The worker: claim due recipients, deliver them through their provider, record the replies.
+
+Recipients of one message going through one provider travel in one SMTP transaction.
+Transactions run on ``worker_connections`` threads, each keeping its own provider
+connections open between batches. The one broad ``except`` sits around one delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.exc import DBAPIError
+
+from wpbridge import db, queue
+from wpbridge.models import utcnow
+from wpbridge.relay import Delivery, Reply, open_relay
+from wpbridge.relay.providers import OUTBOX
+from wpbridge.settings import Settings
+
+log = logging.getLogger("wpbridge.worker")
+
+
+class Worker:
+    def __init__(self, settings: Settings, engine=None, name: str | None = None):
+        self.settings = settings
+        self.engine = engine or db.make_engine(settings)
+        self.sessions = db.make_sessionmaker(self.engine)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.policy = queue.RetryPolicy.from_settings(settings)
+        self.stopping = threading.Event()
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(max(1, settings.worker_connections),
+                                       thread_name_prefix="relay")
+        self._relays: list = []
+        self._relays_lock = threading.Lock()
+
+    def provider(self, name: str):
+        return self.settings.providers.get(name) or OUTBOX
+
+    def _relay(self, provider_name: str):
+        relays = getattr(self.local, "relays", None)
+        if relays is None:
+            relays = self.local.relays = {}
+        if provider_name not in relays:
+            relays[provider_name] = open_relay(self.provider(provider_name), self.settings)
+            with self._relays_lock:
+                self._relays.append(relays[provider_name])
+        return relays[provider_name]
+
+    def _deliver(self, provider_name: str, delivery: Delivery) -> tuple[dict[int, Reply], int]:
+        started = time.monotonic()
+        try:
+            replies = self._relay(provider_name).send(delivery)
+        except Exception as exc:  # the one catch-all: a bug must not lose the batch
+            log.exception("delivery of message %s failed unexpectedly", delivery.message_id)
+            replies = {rid: Reply.network(exc) for rid, _ in delivery.recipients}
+        return replies, int((time.monotonic() - started) * 1000)
+
+    def run_once(self) -> int:
+        """Claim one batch, deliver it, record the outcome. Returns how many were tried."""
+        with self.sessions() as session:
+            claimed = queue.claim(session, self.name, self.settings.worker_batch,
+                                  self.settings.worker_lease, utcnow())
+            if not claimed:
+                return 0
+            messages = queue.messages_for(session, (c.message_id for c in claimed))
+        groups: dict[tuple[str, str], list[queue.Claimed]] = defaultdict(list)
+        for c in claimed:
+            groups[(c.provider, c.message_id)].append(c)
+        futures = []
+        for (provider_name, message_id), rows in groups.items():
+            mail_from, raw, _ = messages[message_id]
+            delivery = Delivery(message_id, mail_from, raw, tuple((c.id, c.address) for c in rows))
+            futures.append((rows, self.pool.submit(self._deliver, provider_name, delivery)))
+        outcomes = []
+        for rows, future in futures:
+            replies, ms = future.result()
+            for c in rows:
+                outcomes.append(queue.Outcome(c, replies[c.id], messages[c.message_id][2], ms))
+        with self.sessions() as session:
+            queue.record(session, self.name, outcomes, self.policy, utcnow())
+        return len(claimed)
+
+    def run(self, idle_exit: bool = False) -> None:
+        """Loop until :meth:`stop` (or SIGTERM/SIGINT in the main thread). A batch in flight is
+        finished and recorded before the loop ends; nothing claimed is left half-done."""
+        last_reap = 0.0
+        log.info("worker %s started; default provider: %s", self.name,
+                 self.provider(self.settings.default_provider).describe())
+        while not self.stopping.is_set():
+            try:
+                if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
+                    with self.sessions() as session:
+                        reaped = queue.reap_expired_leases(session, utcnow())
+                    if reaped:
+                        log.warning("%d recipients had an expired lease; they are due again", reaped)
+                    last_reap = time.monotonic()
+                tried = self.run_once()
+            except DBAPIError as exc:
+                log.error("database trouble, retrying in 1 s: %s", exc.orig or exc)
+                self.stopping.wait(1.0)
+                continue
+            if not tried:
+                if idle_exit:
+                    break
+                self.stopping.wait(self.settings.worker_poll)
+        self.close()
+
+    def stop(self, *_args) -> None:
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        with self._relays_lock:
+            for relay in self._relays:
+                relay.close()
+            self._relays.clear()
