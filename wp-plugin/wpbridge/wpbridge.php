@@ -32,14 +32,17 @@ WPBridge\Spool::init();
 register_activation_hook( __FILE__, array( 'WPBridge\Spool', 'activate' ) );
 register_deactivation_hook( __FILE__, array( 'WPBridge\Spool', 'deactivate' ) );
 
-if ( is_admin() ) {
+if ( is_admin() || ( defined( 'WP_CLI' ) && WP_CLI ) ) {
 	require_once __DIR__ . '/includes/class-conflicts.php';
+	require_once __DIR__ . '/includes/class-test-mail.php';
+}
+
+if ( is_admin() ) {
 	require_once __DIR__ . '/includes/class-admin.php';
 	WPBridge\Admin::init();
 }
 
 if ( defined( 'WP_CLI' ) && WP_CLI ) {
-	require_once __DIR__ . '/includes/class-conflicts.php';
 	require_once __DIR__ . '/includes/class-cli.php';
 	WP_CLI::add_command( 'wpbridge', 'WPBridge\CLI' );
 }

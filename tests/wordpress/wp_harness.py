@@ -1,0 +1,288 @@
+"""A real WordPress, a real bridge and loopback SMTP sinks, for the plugin's end-to-end
+tests and for bench/wp_mail_bench.py.
+
+WordPress is Debian's package (/usr/share/wordpress) copied into a temporary folder with
+its own wp-config.php and table prefix, installed from PHP CLI against the MariaDB on
+127.0.0.1:3306 and served by ``php -S``. The plugin is installed from the zip that
+wp-plugin/build-zip.sh builds. Test-only PHP lives in tests/wordpress/php/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.smtp_sink import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PHP_DIR = Path(__file__).resolve().parent / "php"
+WORDPRESS_SRC = Path("/usr/share/wordpress")
+PLUGIN = "wpbridge/wpbridge.php"
+
+DB_HOST = os.environ.get("WPBRIDGE_TEST_MYSQL_HOST", "127.0.0.1:3306")
+DB_NAME = os.environ.get("WPBRIDGE_TEST_MYSQL_DB", "test")
+
+
+def missing_requirements() -> str | None:
+    """Why the real-WordPress tests cannot run here, or None."""
+    if shutil.which("php") is None:
+        return "php is not installed (apt-get install php-cli php-mysql)"
+    if not (WORDPRESS_SRC / "wp-settings.php").is_file():
+        return f"{WORDPRESS_SRC} is missing (apt-get install wordpress)"
+    return None
+
+
+def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL: only this process (and its own group when it leads one)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def sign(key_id: str, secret: str, method: str, target: str, body: bytes = b"") -> dict[str, str]:
+    """The plugin's signature, written independently of both the plugin and the bridge."""
+    ts = str(int(time.time()))
+    data = f"{key_id}\n{ts}\n{method}\n{target}\n".encode() + body
+    digest = hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+    return {"X-WPBridge-Key-Id": key_id, "X-WPBridge-Timestamp": ts,
+            "X-WPBridge-Signature": "v1=" + digest}
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
+         timeout: float = 60.0) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@dataclass
+class Bridge:
+    """``wpbridge serve`` in its own data folder, delivering to an SMTP sink.
+
+    It can be stopped and started again on the same port and data (the spool tests).
+    """
+
+    data_dir: Path
+    provider_url: str
+    port: int = field(default_factory=free_port)
+    python: str = sys.executable
+    proc: subprocess.Popen | None = None
+    key_id: str = ""
+    secret: str = ""
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(WPBRIDGE_DATA=str(self.data_dir), WPBRIDGE_PROVIDER=self.provider_url,
+                   WPBRIDGE_HTTP_PORT=str(self.port), WPBRIDGE_WORKER_POLL="0.1")
+        return env
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([self.python, "-m", "wpbridge", *args], env=self._env(),
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode:
+            raise RuntimeError(f"wpbridge {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
+        return out.stdout
+
+    def add_site(self, name: str, *domains: str) -> None:
+        """Create the site the WordPress install signs as; keeps its credentials."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cli("db", "upgrade")
+        args = ["site", "add", name, "--json"]
+        for d in domains:
+            args += ["--domain", d]
+        creds = json.loads(self.cli(*args).strip().splitlines()[-1])
+        self.key_id, self.secret = creds["key_id"], creds["secret"]
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.log_path = self.data_dir / "serve.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "wpbridge", "serve", "--http", f"127.0.0.1:{self.port}"],
+            env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        wait_for_port(self.port, 60, self.proc)
+
+    def stop(self) -> None:
+        stop_process(self.proc, 30)
+        self.proc = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the gunicorn child closes its socket last
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                time.sleep(0.05)
+            except OSError:
+                return
+
+    def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
+        headers = sign(self.key_id, self.secret, method, path, body)
+        if body:
+            headers["Content-Type"] = "application/json"
+        status, _, data = http(method, self.url + path, body or None, headers)
+        return status, json.loads(data) if data else {}
+
+    def message(self, message_id: str) -> dict:
+        status, data = self.request("GET", f"/api/v1/messages/{message_id}")
+        assert status == 200, (status, data)
+        return data
+
+
+class WordPress:
+    """One WordPress site in ``root``, its tables under a prefix of its own."""
+
+    def __init__(self, root: Path, constants: dict[str, object] | None = None):
+        self.root = root
+        self.port = free_port()
+        self.prefix = "wpb" + secrets.token_hex(4) + "_"
+        self.token = secrets.token_hex(16)
+        self.constants = dict(constants or {})
+        self.server: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def install(self, plugin_zip: Path, mu_plugins: list[Path]) -> None:
+        """Copy WordPress, write wp-config.php, install the site, unpack the plugin."""
+        shutil.copytree(WORDPRESS_SRC, self.root, symlinks=False)
+        self.write_config()
+        with zipfile.ZipFile(plugin_zip) as zf:
+            zf.extractall(self.root / "wp-content" / "plugins")
+        mu_dir = self.root / "wp-content" / "mu-plugins"
+        mu_dir.mkdir(exist_ok=True)
+        for path in mu_plugins:
+            shutil.copy(path, mu_dir / path.name)
+        self.php("install.php")
+
+    def write_config(self) -> None:
+        def php_value(value: object) -> str:
+            return json.dumps(value) if not isinstance(value, str) else "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+        salts = "\n".join(f"define( '{name}', '{secrets.token_hex(32)}' );" for name in (
+            "AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY",
+            "AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"))
+        constants = {
+            "DB_NAME": DB_NAME, "DB_USER": "root", "DB_PASSWORD": "", "DB_HOST": DB_HOST,
+            "DB_CHARSET": "utf8mb4", "DB_COLLATE": "",
+            "WP_HOME": self.url, "WP_SITEURL": self.url,
+            "DISABLE_WP_CRON": True, "WP_HTTP_BLOCK_EXTERNAL": True,
+            "WP_DEBUG": False, "WP_DEBUG_DISPLAY": False,
+            "WPBRIDGE_TEST_TOKEN": self.token,
+            **self.constants,
+        }
+        lines = ["<?php"]
+        lines += [f"define( '{k}', {php_value(v)} );" for k, v in constants.items()]
+        lines += [salts, f"$table_prefix = '{self.prefix}';",
+                  "if ( ! defined( 'ABSPATH' ) ) { define( 'ABSPATH', __DIR__ . '/' ); }",
+                  "require_once ABSPATH . 'wp-settings.php';", ""]
+        (self.root / "wp-config.php").write_text("\n".join(lines))
+
+    # -- running -----------------------------------------------------------------------
+
+    def php(self, script: str, *args: str, check: bool = True, env: dict | None = None) -> str:
+        """Run tests/wordpress/php/<script> (or a path) against this site, from the CLI."""
+        path = script if os.path.isabs(script) else str(PHP_DIR / script)
+        out = subprocess.run(["php", "-d", "display_errors=stderr", path, str(self.root), *args],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, **(env or {})})
+        if check and out.returncode:
+            raise RuntimeError(f"php {script} {' '.join(args)} failed ({out.returncode}):\n"
+                               f"{out.stdout}\n{out.stderr}")
+        return out.stdout
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """``wp <args>`` through tests/wordpress/php/wp-cli-shim.php (no WP-CLI here)."""
+        return subprocess.run(["php", str(PHP_DIR / "wp-cli-shim.php"), str(self.root), *args],
+                              capture_output=True, text=True, timeout=300)
+
+    def serve(self) -> None:
+        env = dict(os.environ, PHP_CLI_SERVER_WORKERS="2")
+        self.server = subprocess.Popen(
+            ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(self.root)],
+            cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        wait_for_port(self.port, 20, self.server)
+
+    def driver(self, action: str, payload: object = None) -> dict:
+        """Call the test driver mu-plugin (php/mu-plugins/wpbridge-test-driver.php)."""
+        body = json.dumps(payload if payload is not None else {}).encode()
+        status, _, data = http("POST", f"{self.url}/?wpbridge_test={action}", body,
+                               {"Content-Type": "application/json", "X-Test-Token": self.token})
+        try:
+            decoded = json.loads(data)
+        except ValueError:
+            raise AssertionError(f"driver {action}: HTTP {status}, not JSON:\n{data[:3000]!r}") from None
+        assert status == 200, (status, decoded)
+        return decoded
+
+    def send(self, **spec) -> dict:
+        """wp_mail() once inside WordPress; see the driver for the spec's keys."""
+        return self.driver("send", spec)
+
+    def activate(self, plugin: str = PLUGIN) -> None:
+        self.driver("activate", {"plugin": plugin})
+
+    def deactivate(self, plugin: str = PLUGIN) -> None:
+        self.driver("deactivate", {"plugin": plugin})
+
+    def stop(self) -> None:
+        stop_process(self.server)
+        self.server = None
+
+    def drop_tables(self) -> None:
+        self.php("drop-tables.php", self.prefix, check=False)
+
+
+def build_plugin_zip(dest: Path) -> Path:
+    """Run wp-plugin/build-zip.sh with its output in ``dest``."""
+    out = subprocess.run(["sh", str(ROOT / "wp-plugin" / "build-zip.sh")], capture_output=True,
+                         text=True, env={**os.environ, "WPBRIDGE_DIST": str(dest)}, check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def make_tmp(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
