@@ -78,8 +78,7 @@ def serve(bind: str | None) -> None:
             click.secho("First start: created a site for you.", bold=True)
             _print_credentials(site.name, creds, f"http://{host}:{port}", False)
             click.echo("Add your own: wpbridge site add shop.example.com --domain example.com\n")
-    provider = settings.providers.get(settings.default_provider)
-    if provider is None:
+    if not settings.providers:
         click.secho("NOTICE: no provider configured. Mail goes to the local capture outbox "
                     f"({settings.outbox_dir}); NOTHING LEAVES THIS MACHINE. 'wpbridge outbox' lists "
                     "it; set WPBRIDGE_PROVIDER (e.g. smtp+starttls://user:pass@smtp.example.com:587 "

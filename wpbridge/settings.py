@@ -34,7 +34,9 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     sqlite_busy_timeout_ms: int = 5000
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
-    default_provider: str = "outbox"
+    # The provider recipients are queued for; with no providers configured at all, the
+    # worker delivers into the local capture outbox.
+    default_provider: str = "default"
     tls_verify: bool = True
     ca_file: str | None = None
     smtp_timeout: float = 30.0
@@ -105,14 +107,13 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             "password": env.get("WPBRIDGE_PROVIDER_PASSWORD"),
             "region": env.get("WPBRIDGE_PROVIDER_REGION"),
         })
-    if "default_provider" not in values:
-        values["default_provider"] = "default" if "default" in providers else (
-            next(iter(providers)) if providers else "outbox")
+    if "default_provider" not in values and providers and "default" not in providers:
+        values["default_provider"] = next(iter(providers))
     values["providers"] = providers
     values.update(overrides)
     values.setdefault("database_url", f"sqlite:///{(data_dir / 'wpbridge.db').resolve()}")
     settings = Settings(data_dir=data_dir, **values)
-    if settings.default_provider != "outbox" and settings.default_provider not in providers:
+    if providers and settings.default_provider not in providers:
         raise SettingsError(
             f"default_provider {settings.default_provider!r} is not configured; "
             f"add it under [providers.{settings.default_provider}] or set WPBRIDGE_PROVIDER")

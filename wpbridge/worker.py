@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from wpbridge import db, queue
 from wpbridge.models import utcnow
-from wpbridge.relay import Delivery, Reply, open_relay
+from wpbridge.relay import TEMPORARY, Delivery, Reply, open_relay
 from wpbridge.relay.providers import OUTBOX
 from wpbridge.settings import Settings
 
@@ -42,7 +42,10 @@ class Worker:
         self._relays_lock = threading.Lock()
 
     def provider(self, name: str):
-        return self.settings.providers.get(name) or OUTBOX
+        """The provider for a queued row; None if this worker does not know it."""
+        if not self.settings.providers:
+            return OUTBOX
+        return self.settings.providers.get(name)
 
     def _relay(self, provider_name: str):
         relays = getattr(self.local, "relays", None)
@@ -56,6 +59,10 @@ class Worker:
 
     def _deliver(self, provider_name: str, delivery: Delivery) -> tuple[dict[int, Reply], int]:
         started = time.monotonic()
+        if self.provider(provider_name) is None:
+            reply = Reply(TEMPORARY, None, f"provider {provider_name!r} is not configured on worker "
+                          f"{self.name}; add it under [providers.{provider_name}]")
+            return {rid: reply for rid, _ in delivery.recipients}, 0
         try:
             replies = self._relay(provider_name).send(delivery)
         except Exception as exc:  # the one catch-all: a bug must not lose the batch
@@ -92,8 +99,9 @@ class Worker:
         """Loop until :meth:`stop` (or SIGTERM/SIGINT in the main thread). A batch in flight is
         finished and recorded before the loop ends; nothing claimed is left half-done."""
         last_reap = 0.0
+        default = self.provider(self.settings.default_provider)
         log.info("worker %s started; default provider: %s", self.name,
-                 self.provider(self.settings.default_provider).describe())
+                 default.describe() if default else "not configured")
         while not self.stopping.is_set():
             try:
                 if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
