@@ -156,3 +156,21 @@ def message(**overrides) -> dict:
             "context": {"source": "wp_mail", "wc_email_id": "customer_processing_order"}}
     body.update(overrides)
     return body
+
+
+# CI sets WPBRIDGE_NO_SKIPS=1: a run that skipped anything (PostgreSQL not reachable,
+# WordPress not installed, ...) is a failed run, whatever else passed.
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _SKIPPED.append(f"{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("WPBRIDGE_NO_SKIPS") and _SKIPPED:
+        print(f"\nWPBRIDGE_NO_SKIPS is set and {len(_SKIPPED)} test(s) were skipped:")
+        for line in _SKIPPED:
+            print("  " + line)
+        session.exitstatus = 1
