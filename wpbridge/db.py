@@ -6,7 +6,7 @@ disk before the bridge says yes. PostgreSQL keeps its default ``synchronous_comm
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -14,7 +14,6 @@ from sqlalchemy.orm import sessionmaker
 
 from wpbridge.settings import Settings
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -56,7 +55,7 @@ def alembic_config(settings: Settings):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(resources.files("wpbridge.migrations")))
     cfg.attributes["settings"] = settings
     return cfg
 
