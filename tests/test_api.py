@@ -214,8 +214,7 @@ def test_503_when_the_database_is_gone(app, site, settings):
     assert site.get("/api/v1/ping").status_code == 200  # the site's key is now cached
     bad_url = ("sqlite:////nonexistent-dir/x.db" if settings.is_sqlite
                else "postgresql://nobody@127.0.0.1:1/none")
-    bridge = app.extensions["wpbridge"]
-    bridge.sessions = db.make_sessionmaker(db.make_engine(settings.replace(database_url=bad_url)))
+    app.extensions["wpbridge"].engine = db.make_engine(settings.replace(database_url=bad_url))
     resp = site.post("/api/v1/messages", message())
     assert resp.status_code == 503
     assert resp.json["error"]["code"] == "storage_unavailable"

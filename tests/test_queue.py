@@ -35,51 +35,39 @@ def test_retry_jitter_spreads_but_never_exceeds_the_cap():
 
 
 def test_transactional_lane_is_claimed_before_bulk(app, site, engine):
-    sessions = app.extensions["wpbridge"].sessions
     bulk = message(headers={"List-Unsubscribe": "<mailto:unsub@example.com>"}, context={})
     bulk_ids = [site.post("/api/v1/messages", bulk).json["id"] for _ in range(5)]
     receipt = site.post("/api/v1/messages", message()).json["id"]
-    with sessions() as s:
-        claimed = queue.claim(s, "w1", 1, 60, utcnow())
+    claimed = queue.claim(engine, "w1", 1, 60, utcnow())
     assert [c.message_id for c in claimed] == [receipt]
-    with sessions() as s:
-        rest = queue.claim(s, "w1", 10, 60, utcnow())
+    rest = queue.claim(engine, "w1", 10, 60, utcnow())
     assert sorted(c.message_id for c in rest) == sorted(bulk_ids)
 
 
-def test_claimed_rows_are_not_claimed_twice_until_the_lease_expires(app, site):
-    sessions = app.extensions["wpbridge"].sessions
+def test_claimed_rows_are_not_claimed_twice_until_the_lease_expires(app, site, engine):
     site.post("/api/v1/messages", message(to=["a@example.org", "b@example.org"]))
     now = utcnow()
-    with sessions() as s:
-        first = queue.claim(s, "w1", 10, 30, now)
-    with sessions() as s:
-        assert queue.claim(s, "w2", 10, 30, now) == []
-        assert queue.reap_expired_leases(s, now + timedelta(seconds=10)) == 0
-    with sessions() as s:
-        assert queue.reap_expired_leases(s, now + timedelta(seconds=31)) == 2
-    with sessions() as s:
-        again = queue.claim(s, "w2", 10, 30, now + timedelta(seconds=31))
+    first = queue.claim(engine, "w1", 10, 30, now)
+    assert queue.claim(engine, "w2", 10, 30, now) == []
+    assert queue.reap_expired_leases(engine, now + timedelta(seconds=10)) == 0
+    assert queue.reap_expired_leases(engine, now + timedelta(seconds=31)) == 2
+    again = queue.claim(engine, "w2", 10, 30, now + timedelta(seconds=31))
     assert sorted(c.id for c in again) == sorted(c.id for c in first)
     # The first worker lost its lease: its late report does not overwrite the new owner's row.
     from wpbridge.relay import Reply
-    with sessions() as s:
-        queue.record(s, "w1", [queue.Outcome(first[0], Reply("delivered", 250, "250 ok"),
-                                             now + timedelta(days=1), 5)], RetryPolicy(), now)
-        from wpbridge.models import Recipient
+    queue.record(engine, "w1", [queue.Outcome(first[0], Reply("delivered", 250, "250 ok"),
+                                         now + timedelta(days=1), 5)], RetryPolicy(), now)
+    from wpbridge.models import Recipient
+    with app.extensions["wpbridge"].sessions() as s:
         row = s.get(Recipient, first[0].id)
-        assert row.state.value == "sending" and row.leased_by == "w2"
+    assert row.state.value == "sending" and row.leased_by == "w2"
 
 
-def test_released_rows_are_due_again(app, site):
-    sessions = app.extensions["wpbridge"].sessions
+def test_released_rows_are_due_again(app, site, engine):
     site.post("/api/v1/messages", message())
-    with sessions() as s:
-        claimed = queue.claim(s, "w1", 10, 300, utcnow())
-    with sessions() as s:
-        queue.release(s, "w1", [c.id for c in claimed], utcnow())
-    with sessions() as s:
-        assert len(queue.claim(s, "w2", 10, 300, utcnow())) == 1
+    claimed = queue.claim(engine, "w1", 10, 300, utcnow())
+    queue.release(engine, "w1", [c.id for c in claimed], utcnow())
+    assert len(queue.claim(engine, "w2", 10, 300, utcnow())) == 1
 
 
 def test_migrated_schema_equals_the_models(engine):

@@ -6,6 +6,9 @@ disk before the bridge says yes. PostgreSQL keeps its default ``synchronous_comm
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 from importlib import resources
 
 from sqlalchemy import create_engine, event
@@ -22,10 +25,12 @@ def make_engine(settings: Settings) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = str(settings.data_dir / "write.lock")
         engine = create_engine(url, connect_args={
             "timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False,
             # Let SQLAlchemy issue BEGIN itself (see _begin below).
             "isolation_level": None,
+            "factory": type("LockedConnection", (_LockedConnection,), {"lock_path": lock_path}),
         }, pool_size=32, max_overflow=64)
 
         @event.listens_for(engine, "connect")
@@ -39,12 +44,63 @@ def make_engine(settings: Settings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            # BEGIN IMMEDIATE takes the write lock up front, so a writer waits for the
-            # busy timeout instead of failing on a lock upgrade mid-transaction.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # BEGIN IMMEDIATE takes the write lock up front, so a writer waits instead of
+            # failing on a lock upgrade mid-transaction.
+            dbapi_conn = conn.connection.dbapi_connection
+            dbapi_conn.lock()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                dbapi_conn.unlock()
+                raise
 
         return engine
     return create_engine(url, pool_size=16, max_overflow=32, pool_pre_ping=True)
+
+
+class _LockedConnection(sqlite3.Connection):
+    """A SQLite connection whose transactions also hold an flock on ``lock_path``.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, which turns two busy
+    processes into long stalls; a blocking flock hands the write lock over at once. The
+    flock is taken before BEGIN and released after COMMIT or ROLLBACK returned.
+    """
+
+    lock_path: str
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._locked = False
+
+    def lock(self) -> None:
+        if not self._locked:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
+
+    def unlock(self) -> None:
+        if self._locked:
+            self._locked = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.unlock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.unlock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.unlock()
+            os.close(self._lock_fd)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

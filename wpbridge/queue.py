@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 
 from wpbridge.classify import Classification
 from wpbridge.ingest.message import Submission
@@ -47,11 +47,14 @@ class RetryPolicy:
                    settings.retry_jitter)
 
 
-def enqueue(session: Session, site_id: int, sub: Submission, cls: Classification, provider: str,
+_MESSAGES, _RECIPIENTS, _ATTEMPTS = Message.__table__, Recipient.__table__, Attempt.__table__
+
+
+def enqueue(conn: Connection, site_id: int, sub: Submission, cls: Classification, provider: str,
             now: datetime, max_age: float, idempotency_key: str | None = None,
             request_hash: str | None = None) -> None:
-    """Add one message and its recipient rows to the session; the caller commits."""
-    session.execute(insert(Message), [{
+    """Insert one message and its recipient rows in the caller's transaction."""
+    conn.execute(insert(_MESSAGES), [{
         "id": sub.id, "site_id": site_id, "idempotency_key": idempotency_key,
         "request_hash": request_hash, "created_at": now,
         "expires_at": now + timedelta(seconds=max_age), "mail_from": sub.mail_from,
@@ -60,10 +63,10 @@ def enqueue(session: Session, site_id: int, sub: Submission, cls: Classification
         "size": len(sub.raw), "recipient_count": len(sub.recipients), "raw": sub.raw,
     }])
     lane = Lane[cls.category].value
-    session.execute(insert(Recipient), [{
+    conn.execute(insert(_RECIPIENTS), [{
         "message_id": sub.id, "site_id": site_id, "address": address,
         "domain": address.rpartition("@")[2].lower(), "lane": lane, "provider": provider,
-        "state": State.queued, "attempts": 0, "next_attempt_at": now, "updated_at": now,
+        "state": State.queued.value, "attempts": 0, "next_attempt_at": now, "updated_at": now,
     } for address in sub.recipients])
 
 
@@ -89,16 +92,16 @@ RETURNING id, message_id, address, provider, attempts
 """
 
 
-def claim(session: Session, worker: str, limit: int, lease: float, now: datetime) -> list[Claimed]:
+def claim(engine: Engine, worker: str, limit: int, lease: float, now: datetime) -> list[Claimed]:
     """Lease up to ``limit`` due recipients, transactional lane first; commits."""
-    lock = "FOR UPDATE SKIP LOCKED" if session.bind.dialect.name == "postgresql" else ""
+    lock = "FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
     sql = text(_CLAIM.format(lock=lock))
     out: list[Claimed] = []
-    with session.begin():
+    with engine.begin() as conn:
         for lane in Lane:
             if len(out) >= limit:
                 break
-            rows = session.execute(sql, {"lease_until": now + timedelta(seconds=lease),
+            rows = conn.execute(sql, {"lease_until": now + timedelta(seconds=lease),
                                          "worker": worker, "now": now, "lane": lane.value,
                                          "limit": limit - len(out)})
             out.extend(Claimed(*row) for row in rows)
@@ -112,29 +115,30 @@ UPDATE recipients SET state = 'queued', lease_until = NULL, leased_by = NULL, up
 """
 
 
-def reap_expired_leases(session: Session, now: datetime) -> int:
-    with session.begin():
-        return session.execute(text(_REAP), {"now": now}).rowcount
+def reap_expired_leases(engine: Engine, now: datetime) -> int:
+    with engine.begin() as conn:
+        return conn.execute(text(_REAP), {"now": now}).rowcount
 
 
-def release(session: Session, worker: str, ids: Iterable[int], now: datetime) -> None:
+def release(engine: Engine, worker: str, ids: Iterable[int], now: datetime) -> None:
     """Give back rows this worker claimed but did not try (shutdown)."""
     ids = list(ids)
     if not ids:
         return
-    with session.begin():
-        session.execute(
-            update(Recipient)
-            .where(Recipient.id.in_(ids), Recipient.leased_by == worker,
-                   Recipient.state == State.sending)
-            .values(state=State.queued, lease_until=None, leased_by=None, updated_at=now))
+    with engine.begin() as conn:
+        conn.execute(
+            update(_RECIPIENTS)
+            .where(_RECIPIENTS.c.id.in_(ids), _RECIPIENTS.c.leased_by == worker,
+                   _RECIPIENTS.c.state == State.sending.value)
+            .values(state=State.queued.value, lease_until=None, leased_by=None, updated_at=now))
 
 
-def messages_for(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, bytes, datetime]]:
+def messages_for(engine: Engine, ids: Iterable[str]) -> dict[str, tuple[str, bytes, datetime]]:
     """Envelope sender, bytes and expiry of the claimed messages."""
-    rows = session.execute(select(Message.id, Message.mail_from, Message.raw, Message.expires_at)
-                           .where(Message.id.in_(set(ids))))
-    return {r.id: (r.mail_from, r.raw, r.expires_at) for r in rows}
+    m = _MESSAGES.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.id, m.mail_from, m.raw, m.expires_at).where(m.id.in_(set(ids))))
+        return {r.id: (r.mail_from, r.raw, r.expires_at) for r in rows}
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ class Outcome:
     duration_ms: int
 
 
-def record(session: Session, worker: str, outcomes: Sequence[Outcome], policy: RetryPolicy,
+def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: RetryPolicy,
            now: datetime) -> None:
     """Store what the providers answered: one attempt row per try, the new state per
     recipient. Temporary failures are retried after ``policy.delay`` unless that would pass
@@ -170,12 +174,12 @@ def record(session: Session, worker: str, outcomes: Sequence[Outcome], policy: R
                          "outcome": {State.queued: "deferred"}.get(state, state.value),
                          "code": o.reply.code, "response": o.reply.text[:2000],
                          "duration_ms": o.duration_ms})
-    with session.begin():
-        session.connection().execute(
+    with engine.begin() as conn:
+        conn.execute(
             text("""UPDATE recipients SET state = :state, attempts = :attempts,
                            next_attempt_at = :next_at, last_code = :code,
                            last_response = :response, lease_until = NULL, leased_by = NULL,
                            updated_at = :now
                      WHERE id = :rid AND leased_by = :worker AND state = 'sending'"""),
             changes)
-        session.execute(insert(Attempt), attempts)
+        conn.execute(insert(_ATTEMPTS), attempts)

@@ -31,7 +31,6 @@ class Worker:
     def __init__(self, settings: Settings, engine=None, name: str | None = None):
         self.settings = settings
         self.engine = engine or db.make_engine(settings)
-        self.sessions = db.make_sessionmaker(self.engine)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.policy = queue.RetryPolicy.from_settings(settings)
         self.stopping = threading.Event()
@@ -72,12 +71,11 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim one batch, deliver it, record the outcome. Returns how many were tried."""
-        with self.sessions() as session:
-            claimed = queue.claim(session, self.name, self.settings.worker_batch,
-                                  self.settings.worker_lease, utcnow())
-            if not claimed:
-                return 0
-            messages = queue.messages_for(session, (c.message_id for c in claimed))
+        claimed = queue.claim(self.engine, self.name, self.settings.worker_batch,
+                              self.settings.worker_lease, utcnow())
+        if not claimed:
+            return 0
+        messages = queue.messages_for(self.engine, (c.message_id for c in claimed))
         groups: dict[tuple[str, str], list[queue.Claimed]] = defaultdict(list)
         for c in claimed:
             groups[(c.provider, c.message_id)].append(c)
@@ -91,8 +89,7 @@ class Worker:
             replies, ms = future.result()
             for c in rows:
                 outcomes.append(queue.Outcome(c, replies[c.id], messages[c.message_id][2], ms))
-        with self.sessions() as session:
-            queue.record(session, self.name, outcomes, self.policy, utcnow())
+        queue.record(self.engine, self.name, outcomes, self.policy, utcnow())
         return len(claimed)
 
     def run(self, idle_exit: bool = False) -> None:
@@ -105,8 +102,7 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
-                    with self.sessions() as session:
-                        reaped = queue.reap_expired_leases(session, utcnow())
+                    reaped = queue.reap_expired_leases(self.engine, utcnow())
                     if reaped:
                         log.warning("%d recipients had an expired lease; they are due again", reaped)
                     last_reap = time.monotonic()

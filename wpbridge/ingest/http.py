@@ -95,7 +95,7 @@ def _idempotency_key() -> str | None:
 
 def _accept(items: list[Item]):
     bridge = current_app.extensions["wpbridge"]
-    return accept(bridge.sessions, bridge.settings, g.site, items)
+    return accept(bridge.engine, bridge.settings, g.site, items)
 
 
 @bp.post("/messages")

@@ -11,10 +11,14 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage
+from email import encoders, policy
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.parser import BytesHeaderParser
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formataddr, formatdate, getaddresses, make_msgid
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -25,6 +29,7 @@ _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _BCC = re.compile(rb"^Bcc:.*?\r\n(?![ \t])", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 MAX_CONTEXT_BYTES = 8192
+_CRLF = policy.compat32.clone(linesep="\r\n")
 
 
 class InvalidInput(ValueError):
@@ -119,10 +124,20 @@ def _context(payload: dict) -> dict:
 
 
 def _format(name: str, addr: str) -> str:
-    from email.headerregistry import Address
+    return formataddr((name, addr), charset="utf-8")
 
-    local, _, domain = addr.rpartition("@")
-    return str(Address(display_name=name, username=local, domain=domain))
+
+def _encode(value: str) -> str:
+    """A header value, RFC 2047-encoded only when it is not ASCII."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _charset(text: str) -> Charset:
+    if text.isascii():
+        return Charset("us-ascii")
+    cs = Charset("utf-8")
+    cs.body_encoding = QP  # readable in the raw message, unlike base64
+    return cs
 
 
 def from_json(payload: object, max_bytes: int) -> Submission:
@@ -151,15 +166,21 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
     if not isinstance(extra, dict):
         raise InvalidInput(400, "malformed", "headers", "must be an object of name: value",
                            'send "headers": {"X-Order": "1234"}')
-    msg = EmailMessage(policy=policy.SMTP)
+    # The compat32 MIME classes: several times faster than EmailMessage, same wire format.
+    body_parts = [MIMEText(t, sub, _charset(t)) for t, sub in ((text, "plain"), (html, "html")) if t]
+    if not body_parts:
+        body_parts = [MIMEText("", "plain", "us-ascii")]
+    msg = body_parts[0] if len(body_parts) == 1 else MIMEMultipart("alternative", _subparts=body_parts)
+    attachments = p.get("attachments") or []
+    if attachments:
+        msg = MIMEMultipart("mixed", _subparts=[msg])
     name, addr = senders[0]
-    msg["From"] = _format(name, addr)
+    head = [("From", _format(name, addr))]
     for header, pairs in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
         if pairs:
-            msg[header] = ", ".join(_format(n, a) for n, a in pairs)
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=addr.rpartition("@")[2])
+            head.append((header, ", ".join(_format(n, a) for n, a in pairs)))
+    head += [("Subject", _encode(subject)), ("Date", formatdate(usegmt=True)),
+             ("Message-ID", make_msgid(domain=addr.rpartition("@")[2]))]
     for hname, hvalue in extra.items():
         where = f"headers.{hname}"
         if not _HEADER_NAME.match(hname) or hname.lower() in _RESERVED:
@@ -173,15 +194,8 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
         if "\r" in hvalue or "\n" in hvalue:
             raise InvalidInput(422, "header_injection", where, "contains CR or LF",
                                "a header value must be one line; remove the line breaks")
-        msg[hname] = hvalue
-    if html and text:
-        msg.set_content(text)
-        msg.add_alternative(html, subtype="html")
-    elif html:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(text or "")
-    for i, att in enumerate(p.get("attachments") or []):
+        head.append((hname, _encode(hvalue)))
+    for i, att in enumerate(attachments):
         where = f"attachments[{i}]"
         if not isinstance(att, dict) or not isinstance(att.get("content"), str):
             raise InvalidInput(400, "malformed", where, 'needs "filename", "content_type" and base64 "content"',
@@ -195,14 +209,23 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
         if not subtype or not _HEADER_NAME.match(maintype) or not _HEADER_NAME.match(subtype):
             raise InvalidInput(422, "invalid_content_type", where + ".content_type",
                                f"{ctype!r} is not a MIME type", 'write it like "application/pdf"')
-        data = _b64(att["content"], where + ".content")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    raw = msg.as_bytes()
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(_b64(att["content"], where + ".content"))
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment",
+                        filename=filename if filename.isascii() else ("utf-8", "", filename))
+        msg.attach(part)
+    # The top-level headers go first, in the usual order; MIME-Version and Content-Type after.
+    mime_head = list(msg.items())
+    for k in list(msg.keys()):
+        del msg[k]
+    for k, v in head + mime_head:
+        msg[k] = v
+    raw = msg.as_bytes(policy=_CRLF)
     _check_size(raw, max_bytes)
     return Submission(
         mail_from=addr, recipients=_unique([a for _, a in to + cc + bcc]), raw=raw,
-        from_header=msg["From"], subject=subject,
-        headers={k: str(v) for k, v in msg.items()}, context=_context(p))
+        from_header=head[0][1], subject=subject, headers=dict(head), context=_context(p))
 
 
 def _b64(value: str, where: str) -> bytes:

@@ -1,0 +1,82 @@
+"""Shared pieces of the benchmarks: free ports, a bridge started as a user would, medians."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def wpbridge(*args: str, env: dict, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wpbridge", *args], env=env, check=True,
+                          capture_output=True, text=True, **kw)
+
+
+def bridge_env(data_dir: Path, **extra) -> dict:
+    env = dict(os.environ, WPBRIDGE_DATA=str(data_dir))
+    env.update({f"WPBRIDGE_{k.upper()}": str(v) for k, v in extra.items()})
+    return env
+
+
+def add_site(env: dict) -> dict:
+    wpbridge("db", "upgrade", env=env)
+    out = wpbridge("site", "add", "shop.example.com", "--domain", "example.com", "--json", env=env)
+    return json.loads(out.stdout)
+
+
+def start(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "wpbridge", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def message_5k(i: int = 0) -> dict:
+    """A 5 kB order confirmation, HTML and text."""
+    rows = "".join(f"<tr><td>Item {n}</td><td>1</td><td>€{n}.00</td></tr>" for n in range(60))
+    html = f"<html><body><h1>Thanks for your order #{1000 + i}</h1><table>{rows}</table></body></html>"
+    text = "Thanks for your order.\n" + "\n".join(f"Item {n}  1  €{n}.00" for n in range(60))
+    return {"from": "Shop <shop@example.com>", "to": [f"customer{i}@example.org"],
+            "subject": f"Your order #{1000 + i}", "html": html[:3000], "text": text[:2000],
+            "context": {"source": "wp_mail", "wc_email_id": "customer_processing_order"}}
+
+
+def raw_5k(i: int = 0) -> dict:
+    """The same order confirmation as the plugin sends it: RFC 5322 bytes plus envelope."""
+    import base64
+
+    from wpbridge.ingest.message import from_json
+
+    sub = from_json(message_5k(i), 10**7)
+    return {"raw": base64.b64encode(sub.raw).decode(),
+            "envelope": {"from": sub.mail_from, "to": sub.recipients},
+            "context": message_5k(i)["context"]}

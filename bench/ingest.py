@@ -1,0 +1,106 @@
+"""HTTP ingest: accepted messages per second, durable (SQLite synchronous=FULL, or
+PostgreSQL synchronous_commit=on), single-message POSTs and batches.
+
+Load comes from wrk on loopback with a pre-signed request (the signature stays valid for
+the replay window; every POST without an Idempotency-Key is a new message). Baseline in the
+same run: GET /healthz on the same server (HTTP + gunicorn ceiling, no signature, no DB).
+
+    python bench/ingest.py [--runs 3] [--seconds 10] [--database-url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._util import add_site, bridge_env, free_port, median, message_5k, raw_5k, start, wait_http  # noqa: E402
+from wpbridge.ingest.signing import sign_headers  # noqa: E402
+
+LUA = """
+wrk.method = "{method}"
+wrk.body = {body}
+{headers}
+"""
+
+
+def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", headers=None) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(LUA.format(method=method, body=json.dumps(body.decode()),
+                            headers="\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())))
+        fh.write('\nresponses = {}\nfunction response(status, h, b) responses[status] = (responses[status] or 0) + 1 end\n')
+        script = fh.name
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    to_ms = lambda m: float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "p50_ms": to_ms(p50), "p99_ms": to_ms(p99)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    ap.add_argument("--database-url")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"database_url": args.database_url} if args.database_url else {}
+        env = bridge_env(Path(tmp), **extra)
+        site = add_site(env)
+        port = free_port()
+        web = start(["web", "--http", f"127.0.0.1:{port}", "--workers", str(args.workers)], env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(base + "/healthz")
+            one = json.dumps(message_5k()).encode()
+            raw = json.dumps(raw_5k()).encode()
+            batch = json.dumps({"messages": [message_5k(i) for i in range(args.batch)]}).encode()
+            results = {"healthz": [], "single": [], "raw": [], "batch": []}
+            for _ in range(args.runs):
+                results["healthz"].append(wrk(base + "/healthz", args.seconds, args.connections))
+                h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages", one)
+                results["single"].append(wrk(base + "/api/v1/messages", args.seconds, args.connections,
+                                             "POST", one, {**h, "Content-Type": "application/json"}))
+                h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages", raw)
+                results["raw"].append(wrk(base + "/api/v1/messages", args.seconds, args.connections,
+                                          "POST", raw, {**h, "Content-Type": "application/json"}))
+                h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages/batch", batch)
+                results["batch"].append(wrk(base + "/api/v1/messages/batch", args.seconds,
+                                            max(2, args.connections // 4), "POST", batch,
+                                            {**h, "Content-Type": "application/json"}))
+        finally:
+            web.terminate()
+            web.wait(30)
+    db = "PostgreSQL" if args.database_url else "SQLite (WAL, synchronous=FULL)"
+    print(f"HTTP ingest, {db}, {args.workers} gunicorn process(es) x threads, wrk -c{args.connections}, "
+          f"{len(one)} B JSON per message, median of {args.runs} runs of {args.seconds} s")
+    for name in results:
+        for r in results[name]:
+            if r["errors"]:
+                print(f"  WARNING: {name}: {r['errors']} non-2xx answers in a run")
+    healthz = median(r["rps"] for r in results["healthz"])
+    single = median(r["rps"] for r in results["single"])
+    raw_rate = median(r["rps"] for r in results["raw"])
+    batch_msgs = median(r["rps"] for r in results["batch"]) * args.batch
+    print(f"  baseline GET /healthz          {healthz:8.0f} req/s")
+    print(f"  single-message POST            {single:8.0f} msgs/s  (p50 {median(r['p50_ms'] for r in results['single']):.1f} ms, "
+          f"p99 {median(r['p99_ms'] for r in results['single']):.1f} ms)  ratio to baseline {single / healthz:.2f}")
+    print(f"  single POST, raw RFC 5322      {raw_rate:8.0f} msgs/s  (p50 {median(r['p50_ms'] for r in results['raw']):.1f} ms, "
+          f"p99 {median(r['p99_ms'] for r in results['raw']):.1f} ms)  (the plugin's form)")
+    print(f"  batched POST ({args.batch}/request)      {batch_msgs:8.0f} msgs/s")
+
+
+if __name__ == "__main__":
+    main()

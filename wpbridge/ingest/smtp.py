@@ -1,0 +1,625 @@
+"""The SMTP door: submission for newsletter plugins (MailPoet, Mailster) and anything else
+that only speaks SMTP. ``wpbridge smtpd`` runs it alone; ``wpbridge serve`` starts it too.
+
+Two listeners on one event loop: STARTTLS (587 in production, 127.0.0.1:2587 by default)
+and implicit TLS (465; 127.0.0.1:2465). A site logs in with AUTH PLAIN or LOGIN, its key id
+as user name and its secret as password, and only over TLS. After the door, a message takes
+exactly the path of the HTTP door (:func:`wpbridge.ingest.accept.accept`).
+
+Replies (every refusal has an enhanced status code and says what to do):
+
+:530 5.7.0: MAIL, RCPT or DATA without AUTH: nothing is relayed for anyone unauthenticated
+:538 5.7.11: AUTH before TLS
+:535 5.7.8: wrong key id or secret
+:550 5.7.1: envelope sender or From header not of the site's sending domains
+:553 5.1.x: an address that is not one
+:452 4.5.3: more recipients than ``smtp_max_recipients`` (the accepted ones still go)
+:552 5.3.4: larger than ``max_message_bytes`` (advertised as SIZE)
+:550 5.6.0: bare CR or LF in DATA, or an end-of-data other than CRLF.CRLF (SMTP smuggling),
+    unless ``smtp_normalise_line_endings``; or a message without From or header separator
+:450 4.7.1: the site's hourly or daily quota is used up
+:451 4.3.0: storage failed; nothing was accepted
+:250 2.0.0: only once the message is committed to the queue ("Queued as <id>")
+
+Settings (read with defaults, see :data:`DEFAULTS`): ``smtp_host``, ``smtp_port``,
+``smtp_tls_port``, ``smtp_hostname``, ``smtp_tls_cert``, ``smtp_tls_key``,
+``smtp_max_recipients``, ``smtp_normalise_line_endings``, and two that are for tests and
+benchmarks on one machine only: ``smtp_allow_plain_loopback`` (AUTH without TLS from
+loopback) and ``smtp_trusted_loopback_site`` (loopback clients may submit without AUTH, as
+this site).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import os
+import re
+import signal
+import socket
+import ssl
+import threading
+import weakref
+from base64 import b64decode
+from binascii import Error as Base64Error
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import click
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, syntax
+from sqlalchemy.exc import SQLAlchemyError
+
+from wpbridge import db, settings as settings_mod, sites as sites_mod
+from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept, check_sender
+from wpbridge.ingest.message import InvalidInput, check_address, from_raw
+from wpbridge.sites import Directory, SiteAuth
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "smtp_host": "127.0.0.1",
+    "smtp_port": 2587,  # STARTTLS; 587 in production
+    "smtp_tls_port": 2465,  # implicit TLS; 465 in production
+    "smtp_hostname": "",  # greeting and generated certificate; default: this host's name
+    "smtp_tls_cert": "",  # PEM certificate chain; with neither set, a self-signed pair
+    "smtp_tls_key": "",  # is generated into <data_dir>/smtpd-cert.pem and smtpd-key.pem
+    "smtp_max_recipients": 1000,
+    "smtp_normalise_line_endings": False,
+    "smtp_allow_plain_loopback": False,  # test only
+    "smtp_trusted_loopback_site": "",  # test only
+}
+
+# Sessions whose DATA can wait for the commit at the same time; accept() groups them into
+# shared transactions (see wpbridge.ingest.accept.GroupCommit).
+COMMIT_THREADS = 64
+
+AUTH_REQUIRED = ("530 5.7.0 Authentication required: log in with AUTH (user name: the site's "
+                 "key id, password: its secret) after STARTTLS")
+STORAGE_FAILED = ("451 4.3.0 Temporary storage failure: the message was not accepted; "
+                  "try again later")
+INTERNAL_ERROR = "451 4.3.0 Temporary server error: nothing was accepted; try again later"
+
+
+def setting(settings, name: str):
+    """A setting of this module, or its default while ``Settings`` does not define it."""
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def is_loopback(peer) -> bool:
+    """Whether an asyncio peer address (host, port, ...) is this machine's loopback."""
+    try:
+        ip = ipaddress.ip_address(peer[0])
+    except (TypeError, ValueError, IndexError):
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+_BARE_CR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_FAKE_END = re.compile(rb"(?:\r(?!\n)|(?<!\r)\n)\.(?:\r\n|\r|\n)")
+
+
+def line_ending_problem(data: bytes) -> str | None:
+    """What is wrong with the line endings of DATA as received, or None if all are CRLF.
+
+    aiosmtpd ends DATA only at CRLF.CRLF but hands bare CR and LF to the handler: a server
+    further down the line may read ``<LF>.<LF>`` as the end and a second message after it.
+    """
+    if _FAKE_END.search(data):
+        return ("it contains an end-of-data sequence other than <CR><LF>.<CR><LF> (such as "
+                "<LF>.<LF>), which could smuggle a second message past other servers")
+    bare = _BARE_CR_LF.search(data)
+    if bare:
+        which = "LF" if bare.group() == b"\n" else "CR"
+        return f"it contains a bare {which}; every line must end with <CR><LF>"
+    return None
+
+
+def _invalid_reply(exc: InvalidInput) -> str:
+    if exc.code == "too_large":
+        code = "552 5.3.4"
+    elif exc.code == "sender_domain":
+        code = "550 5.7.1"
+    else:
+        code = "550 5.6.0"
+    return f"{code} {exc.message}; {exc.fix}"
+
+
+def _sender_reply(site: SiteAuth, address: str) -> str | None:
+    if site.sender_allowed(address):
+        return None
+    domain = address.rpartition("@")[2] or "(none)"
+    if not address:
+        return (f"550 5.7.1 site {site.name}: the null sender <> is not accepted for submission; "
+                f"send from an address of this site's sending domains ({', '.join(sorted(site.domains))})")
+    return (f"550 5.7.1 site {site.name}: sender domain {domain} is not one of this site's sending "
+            f"domains ({', '.join(sorted(site.domains))}); send from one of them, or add it with "
+            f"'wpbridge site domains add {site.name} {domain}'")
+
+
+class SubmissionHandler:
+    """aiosmtpd handler: authentication, relay policy, limits, and the commit before 250.
+
+    Refusals are return values; the session's site is ``session.auth_data`` after AUTH.
+    aiosmtpd offers every ``auth_*`` method of the handler as a mechanism: only PLAIN and
+    LOGIN may be named so.
+    """
+
+    def __init__(self, settings, engine, directory: Directory, trusted_site: SiteAuth | None = None):
+        self.settings, self.engine = settings, engine
+        self.directory, self.trusted_site = directory, trusted_site
+        self.max_recipients = int(setting(settings, "smtp_max_recipients"))
+        self.normalise = bool(setting(settings, "smtp_normalise_line_endings"))
+        self.plain_loopback = bool(setting(settings, "smtp_allow_plain_loopback"))
+        self.executor = ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="smtpd")
+        self.committing = 0
+
+    def site(self, session) -> SiteAuth | None:
+        if session.authenticated:
+            return session.auth_data
+        if self.trusted_site is not None and is_loopback(session.peer):
+            return self.trusted_site
+        return None
+
+    def may_authenticate(self, server, session) -> bool:
+        return _tls_active(server) or (self.plain_loopback and is_loopback(session.peer))
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        lines = [r for r in responses[:-1]
+                 if not r.startswith("250-AUTH") or self.may_authenticate(server, session)]
+        return lines + ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 HELP"]
+
+    async def auth_PLAIN(self, server, args):
+        if not self.may_authenticate(server, server.session):
+            return await _refuse_auth(server)
+        if len(args) == 1:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:  # challenge_auth has answered already
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = b64decode(args[1], validate=True)
+            except (Base64Error, ValueError):
+                return AuthResult(success=False, handled=False,
+                                  message="501 5.5.2 Cannot decode the base64 credentials")
+        parts = blob.split(b"\0")
+        if len(parts) != 3 or (parts[0] and parts[0] != parts[1]):
+            return AuthResult(success=False, handled=False, message=(
+                "501 5.5.2 AUTH PLAIN expects \\0<key id>\\0<secret> (base64)"))
+        return await self._check(server, parts[1], parts[2])
+
+    async def auth_LOGIN(self, server, args):
+        if not self.may_authenticate(server, server.session):
+            return await _refuse_auth(server)
+        if len(args) == 1:
+            login = await server.challenge_auth("Username:")
+        else:
+            try:
+                login = b64decode(args[1], validate=True)
+            except (Base64Error, ValueError):
+                return AuthResult(success=False, handled=False,
+                                  message="501 5.5.2 Cannot decode the base64 user name")
+        if login is MISSING:
+            return AuthResult(success=False, handled=True)
+        password = await server.challenge_auth("Password:")
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        return await self._check(server, login, password)
+
+    async def _check(self, server, login: bytes, password: bytes) -> AuthResult:
+        key_id = login.decode("utf-8", "replace")
+        try:
+            site = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.directory.by_key_id, key_id)
+        except SQLAlchemyError:
+            log.exception("smtpd: cannot look up key id %.64r", key_id)
+            return AuthResult(success=False, handled=False, message=(
+                "454 4.7.0 Temporary authentication failure: the bridge cannot read its "
+                "database; try again later"))
+        # Compare even for an unknown key id, so that the answer takes the same time.
+        expected = site.secret.encode() if site else b"\0" * 43
+        if not hmac.compare_digest(expected, password) or site is None:
+            log.info("smtpd: failed AUTH for key id %.64r from %s", key_id, server.session.peer)
+            return AuthResult(success=False, handled=False, message=(
+                "535 5.7.8 Authentication credentials invalid: the user name is the site's key "
+                "id and the password its secret ('wpbridge site list' shows the key ids)"))
+        return AuthResult(success=True, auth_data=site)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        site = self.site(session)
+        if site is None:
+            return AUTH_REQUIRED
+        if address == "<>":  # how aiosmtpd hands over the null sender
+            address = ""
+        if address:
+            try:
+                address = check_address(address, "MAIL FROM")
+            except InvalidInput as exc:
+                return f"553 5.1.7 Bad sender address: {exc.message}"
+        refusal = _sender_reply(site, address)
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.site(session) is None:
+            return AUTH_REQUIRED
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return (f"452 4.5.3 Too many recipients: at most {self.max_recipients} per message; "
+                    "send to the others in another message")
+        try:
+            address = check_address(address, "RCPT TO")
+        except InvalidInput as exc:
+            return f"553 5.1.3 Bad recipient address: {exc.message}"
+        if address.lower() not in (a.lower() for a in envelope.rcpt_tos):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        site = self.site(session)
+        if site is None:
+            return AUTH_REQUIRED
+        problem = line_ending_problem(envelope.original_content)
+        if problem and not self.normalise:
+            return (f"550 5.6.0 Message refused: {problem}; send CRLF line endings (or ask the "
+                    "bridge's operator to set smtp_normalise_line_endings)")
+        try:
+            sub = from_raw(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                           self.settings.max_message_bytes,
+                           {"source": "smtp", "smtp_helo": session.host_name})
+            check_sender(site, sub)
+            self.committing += 1
+            try:
+                [done] = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, accept, self.engine, self.settings, site, [Item(sub)])
+            finally:
+                self.committing -= 1
+        except InvalidInput as exc:
+            return _invalid_reply(exc)
+        except QuotaExceeded as exc:
+            return (f"450 4.7.1 {exc}; try again in {exc.retry_after} s, or raise the quota with "
+                    f"'wpbridge site quota {site.name}'")
+        except StorageError as exc:
+            log.error("smtpd: %s", exc)
+            return STORAGE_FAILED
+        log.debug("smtpd: queued %s for site %s (%d recipients)", done.id, site.name, done.recipients)
+        return f"250 2.0.0 Queued as {done.id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("smtpd: unexpected error in an SMTP session", exc_info=error)
+        return INTERNAL_ERROR
+
+
+async def _refuse_auth(server) -> AuthResult:
+    await server.push("538 5.7.11 Encryption required for requested authentication mechanism: "
+                      "send STARTTLS first, or use the implicit-TLS port")
+    return AuthResult(success=False, handled=True)
+
+
+def _tls_active(server) -> bool:
+    # Set both after STARTTLS and on the implicit-TLS listener (aiosmtpd counts only STARTTLS).
+    return server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
+
+
+_REPLY = re.compile(r"^([245]\d\d)([ -])(.*)$", re.DOTALL)
+_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}(?: |$)")
+_ENHANCED_FOR = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4",
+                 "530": "5.7.0", "552": "5.3.4", "553": "5.1.3", "554": "5.7.0", "555": "5.5.4",
+                 "454": "4.7.0", "421": "4.3.0"}
+
+
+class _SMTPServer(SMTP):
+    """aiosmtpd's protocol with the bridge's reply rules: every reply but the greeting and
+    the HELO/EHLO lines carries an enhanced status code (RFC 2034), aiosmtpd's terse
+    replies are reworded to say what to do, and a reply is always one line."""
+
+    _raw_replies = False
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str):
+        self._raw_replies = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._raw_replies = False
+
+    @syntax("HELO hostname")
+    async def smtp_HELO(self, hostname: str):
+        self._raw_replies = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._raw_replies = False
+
+    async def push(self, status):
+        if isinstance(status, str):
+            status = self._house_reply(status).encode("utf-8", "replace")
+        await super().push(status)
+
+    def _house_reply(self, status: str) -> str:
+        status = status.replace("\r", " ").replace("\n", " ")[:510]
+        m = _REPLY.match(status)
+        if self._raw_replies or not m:
+            return status
+        code, sep, text = m.groups()
+        if _ENHANCED.match(text) or (code == "220" and text != "Ready to start TLS"):
+            return status
+        if code == "552":
+            text = (f"Message too big: the limit is {self.data_size_limit} bytes (see SIZE in the "
+                    "EHLO reply); send smaller attachments")
+        elif text.startswith("Line too long"):
+            text = ("Line too long: a line of the message is longer than 998 characters; encode "
+                    "the body with quoted-printable or base64")
+        text = text.removeprefix("Error: ")
+        return f"{code}{sep}{_ENHANCED_FOR.get(code, code[0] + '.0.0')} {text[:1].upper()}{text[1:]}"
+
+
+class _QuietDeprecation(logging.Filter):
+    # aiosmtpd 1.4 logs this at WARNING on every successful AUTH, from its own code.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_QuietDeprecation())
+
+
+def tls_context(settings) -> tuple[ssl.SSLContext, Path]:
+    """The listeners' TLS context and the certificate it uses.
+
+    With neither ``smtp_tls_cert`` nor ``smtp_tls_key`` set, a self-signed pair is made once in
+    the data directory, with a warning: clients must then trust it explicitly.
+    """
+    cert, key = setting(settings, "smtp_tls_cert"), setting(settings, "smtp_tls_key")
+    if bool(cert) != bool(key):
+        raise settings_mod.SettingsError(
+            "smtp_tls_cert and smtp_tls_key go together: set both (PEM files), or neither for a "
+            "generated self-signed certificate")
+    if cert:
+        cert, key = Path(cert), Path(key)
+    else:
+        cert, key = settings.data_dir / "smtpd-cert.pem", settings.data_dir / "smtpd-key.pem"
+        if not (cert.exists() and key.exists()):
+            _self_signed(cert, key, _hostname(settings))
+        log.warning("smtpd: no smtp_tls_cert/smtp_tls_key configured: using the self-signed "
+                    "certificate %s; mail clients must be told to trust it. Set "
+                    "WPBRIDGE_SMTP_TLS_CERT and WPBRIDGE_SMTP_TLS_KEY for a real one.", cert)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise settings_mod.SettingsError(
+            f"smtp_tls_cert/smtp_tls_key: cannot load {cert} with {key} ({exc}); give a PEM "
+            "certificate chain and its private key") from None
+    return context, cert
+
+
+def _hostname(settings) -> str:
+    return setting(settings, "smtp_hostname") or socket.gethostname() or "localhost"
+
+
+def _self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64])])
+    now = datetime.now(timezone.utc)
+    names = [x509.DNSName(n) for n in dict.fromkeys([hostname, "localhost"])]
+    names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            # Its own trust anchor: clients can load it as the CA file.
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, True, False, False, False),
+                           critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    for path, data, mode in (
+            (key_path, key.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()), 0o600),
+            (cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)):
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+
+
+class Listener:
+    """The STARTTLS and implicit-TLS listeners on one event loop.
+
+    ``start()``/``stop()`` (or ``with``) run it in a thread, for tests and benchmarks;
+    ``run()`` runs it in this thread until SIGTERM or SIGINT (``wpbridge smtpd``). A port of 0
+    picks a free one; ``port`` and ``tls_port`` tell which after the start.
+
+    :raise SettingsError: unusable TLS files, or an unknown ``smtp_trusted_loopback_site``.
+    """
+
+    def __init__(self, settings, engine=None, *, starttls: tuple[str, int] | None = None,
+                 implicit_tls: tuple[str, int] | None = None):
+        self.settings = settings
+        self.engine = engine or db.make_engine(settings)
+        self.sessions = db.make_sessionmaker(self.engine)
+        host = setting(settings, "smtp_host")
+        self.starttls = starttls or (host, int(setting(settings, "smtp_port")))
+        self.implicit_tls = implicit_tls or (host, int(setting(settings, "smtp_tls_port")))
+        self.hostname = _hostname(settings)
+        self.tls, self.cert_path = tls_context(settings)
+        directory = Directory(self.sessions, settings.secret_key)
+        self.handler = SubmissionHandler(settings, self.engine, directory,
+                                         self._trusted_site(directory))
+        if self.handler.plain_loopback:
+            log.warning("smtpd: smtp_allow_plain_loopback is on: AUTH without TLS from loopback "
+                        "(a test setting; turn it off in production)")
+        self.port = self.tls_port = 0
+        self._servers: list[asyncio.AbstractServer] = []
+        self._connections: weakref.WeakSet = weakref.WeakSet()
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def _trusted_site(self, directory: Directory) -> SiteAuth | None:
+        name = setting(self.settings, "smtp_trusted_loopback_site")
+        if not name:
+            return None
+        with self.sessions() as session:
+            try:
+                key_id = sites_mod.get(session, name).key_id
+            except sites_mod.SiteError as exc:
+                raise settings_mod.SettingsError(f"smtp_trusted_loopback_site: {exc}") from None
+        log.warning("smtpd: smtp_trusted_loopback_site is set: loopback clients submit WITHOUT "
+                    "AUTH as site %s (for benchmarks and tests only; never in production)", name)
+        return directory.by_key_id(key_id)
+
+    def _factory(self, implicit: bool):
+        def make() -> SMTP:
+            server = _SMTPServer(
+                self.handler, hostname=self.hostname, ident="wpbridge ESMTP",
+                tls_context=None if implicit else self.tls,
+                data_size_limit=self.settings.max_message_bytes, enable_SMTPUTF8=True,
+                # AUTH and relay rules are the handler's: it knows the implicit-TLS socket is
+                # encrypted (aiosmtpd does not) and may let a test site in on loopback.
+                auth_required=False, auth_require_tls=False, loop=self._loop)
+            self._connections.add(server)
+            return server
+        return make
+
+    async def _open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        for (host, port), implicit in ((self.starttls, False), (self.implicit_tls, True)):
+            server = await self._loop.create_server(self._factory(implicit), host, port,
+                                                    ssl=self.tls if implicit else None)
+            self._servers.append(server)
+            bound = server.sockets[0].getsockname()[1]
+            if implicit:
+                self.tls_port = bound
+            else:
+                self.port = bound
+
+    async def _close(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        # Answer what is being committed, then end the sessions still open.
+        deadline = self._loop.time() + float(self.settings.smtp_timeout)
+        while self.handler.committing and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        for conn in list(self._connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        await asyncio.sleep(0)
+        self.handler.executor.shutdown(wait=False)
+
+    async def _main(self, ready: Callable[[], None], signals: bool) -> None:
+        try:
+            await self._open()
+            if signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    self._loop.add_signal_handler(sig, self._stopping.set)
+            ready()
+            await self._stopping.wait()
+        finally:
+            await self._close()
+
+    def run(self, ready: Callable[[], None] = lambda: None) -> None:
+        """Serve in this thread until SIGTERM or SIGINT; ``ready`` is called once bound."""
+        asyncio.run(self._main(ready, signals=True))
+
+    def start(self) -> "Listener":
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def target():
+            try:
+                asyncio.run(self._main(started.set, signals=False))
+            except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
+                failure.append(exc)
+                started.set()
+
+        self._thread = threading.Thread(target=target, name="smtpd", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            self._thread.join()
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> "Listener":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _bind(value: str | None, default: tuple[str, int]) -> tuple[str, int]:
+    if not value:
+        return default
+    host, _, port = value.rpartition(":")
+    try:
+        return host or default[0], int(port)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:2587") from None
+
+
+@click.command("smtpd")
+@click.option("--listen", metavar="HOST:PORT",
+              help="STARTTLS submission (default 127.0.0.1:2587; 587 in production).")
+@click.option("--tls-listen", metavar="HOST:PORT",
+              help="Implicit-TLS submission (default 127.0.0.1:2465; 465 in production).")
+def smtpd_command(listen: str | None, tls_listen: str | None) -> None:
+    """Run only the SMTP submission listener; many may run against one PostgreSQL.
+
+    Sites log in with AUTH PLAIN or LOGIN after TLS: user name = the site's key id,
+    password = its secret.
+    """
+    try:
+        settings = settings_mod.ensure_secret_key(settings_mod.load())
+        host = setting(settings, "smtp_host")
+        listener = Listener(
+            settings, starttls=_bind(listen, (host, int(setting(settings, "smtp_port")))),
+            implicit_tls=_bind(tls_listen, (host, int(setting(settings, "smtp_tls_port")))))
+    except settings_mod.SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # aiosmtpd logs every command line at INFO.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+    def ready():
+        click.echo(f"SMTP submission listening: STARTTLS on {listener.starttls[0]}:{listener.port}, "
+                   f"implicit TLS on {listener.implicit_tls[0]}:{listener.tls_port} "
+                   f"(certificate {listener.cert_path}). Ctrl-C stops it.", err=True)
+
+    try:
+        listener.run(ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen: {exc}; is another smtpd running, or the port "
+                                   "taken? (--listen / --tls-listen choose others)") from None
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    smtpd_command()
