@@ -1,0 +1,98 @@
+"""Relay: queued 5 kB messages delivered to Postfix's smtp-sink on loopback, per second.
+
+Baseline in the same run: Python's smtplib pushing the same message over reused
+connections straight to the same sink, without any queue (the transport ceiling of this
+machine for Python SMTP clients), with as many threads as the worker has connections.
+
+    python bench/relay.py [--messages 20000] [--runs 3] [--database-url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import smtplib
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._util import (add_site, bridge_env, count_delivered, fill_queue, free_port, median,  # noqa: E402
+                         message_5k, smtp_sink, start)
+
+
+def baseline(port: int, n: int, threads: int) -> float:
+    from wpbridge.ingest.message import from_json
+
+    raw = from_json(message_5k(), 10**7).raw
+
+    def push(count: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as conn:
+            conn.ehlo()
+            for i in range(count):
+                conn.sendmail("shop@example.com", [f"customer{i}@example.org"], raw)
+
+    start_t = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(push, [n // threads] * threads))
+    return (n // threads * threads) / (time.perf_counter() - start_t)
+
+
+def one_run(n: int, args) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        port = free_port()
+        sink = smtp_sink(port)
+        try:
+            url = args.database_url or f"sqlite:///{tmp / 'wpbridge.db'}"
+            if args.database_url:
+                import sqlalchemy as sa
+                eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+                with eng.begin() as c:
+                    c.exec_driver_sql("drop table if exists attempts, recipients, messages, site_domains, sites, alembic_version cascade")
+                eng.dispose()
+            env = bridge_env(tmp, database_url=url, provider=f"smtp://127.0.0.1:{port}",
+                             worker_batch=args.batch, worker_connections=args.connections)
+            site = add_site(env)
+            fill_queue(url, tmp, 1, n)
+            t0 = time.perf_counter()
+            worker = start(["worker"], env)
+            try:
+                while count_delivered(url) < n:
+                    if worker.poll() is not None:
+                        raise RuntimeError("the worker died")
+                    time.sleep(0.1)
+                elapsed = time.perf_counter() - t0
+            finally:
+                worker.terminate()
+                worker.wait(30)
+            base = baseline(port, min(n, 10000), args.connections)
+        finally:
+            sink.terminate()
+            sink.wait(10)
+    return n / elapsed, base
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=200)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--database-url")
+    args = ap.parse_args()
+    runs = [one_run(args.messages, args) for _ in range(args.runs)]
+    rate, base = median(r[0] for r in runs), median(r[1] for r in runs)
+    db = "PostgreSQL" if args.database_url else "SQLite (WAL, synchronous=FULL)"
+    print(f"Relay to smtp-sink on loopback, {db}, {args.messages} queued 5 kB messages, one worker "
+          f"process, {args.connections} connections, batches of {args.batch}; median of {args.runs} runs "
+          "(time includes the worker's start-up)")
+    print(f"  wpbridge worker, queue -> sink     {rate:8.0f} msgs/s   (runs: {', '.join(f'{r[0]:.0f}' for r in runs)})")
+    print(f"  baseline smtplib, no queue         {base:8.0f} msgs/s")
+    print(f"  ratio                              {rate / base:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
