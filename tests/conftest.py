@@ -99,8 +99,12 @@ def check_openapi(method: str, path: str, body: bytes, headers: dict, resp) -> N
         from importlib import resources
 
         _OPENAPI = OpenAPI.from_file_path(str(resources.files("wpbridge") / "openapi.yaml"))
+    from urllib.parse import parse_qsl
+
+    path, _, query = path.partition("?")
     _OPENAPI.validate_response(
-        MockRequest("http://localhost", method.lower(), path, data=body, headers=headers,
+        MockRequest("http://localhost", method.lower(), path, args=dict(parse_qsl(query)),
+                    data=body, headers=headers,
                     content_type=headers.get("Content-Type", "application/json")),
         MockResponse(resp.data, status_code=resp.status_code, headers=dict(resp.headers),
                      content_type=resp.mimetype))

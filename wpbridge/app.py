@@ -31,9 +31,11 @@ def create_app(settings: settings_mod.Settings | None = None, engine=None) -> Fl
     app.extensions["wpbridge"] = Bridge(settings, engine, sessions,
                                         Directory(sessions, settings.secret_key))
 
+    from wpbridge.events import unsubscribe
     from wpbridge.ingest import http
 
     app.register_blueprint(http.bp)
+    app.register_blueprint(unsubscribe.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

@@ -1,36 +1,174 @@
 """classify: message + context -> category, with the reasons that decided it. Pure, no I/O.
 
-Order of trust: context from the plugin (the WooCommerce email id) beats headers beats the
-default. Subjects are translated and edited by admins, so they are never a signal here.
+Categories: ``transactional`` (receipts, order and account mail), ``notification`` (notices to
+the site's staff and system mail), ``bulk`` (newsletters and campaigns).
+
+Order of trust, first decision wins:
+
+1. the site's own rules (:class:`Rule`, from config);
+2. explicit context from the WordPress plugin: the WooCommerce email id, the WordPress core
+   mail kind, the plugin that called wp_mail();
+3. explicit headers: newsletter plugins' own marks, then List-Unsubscribe, List-Id,
+   Precedence: bulk/list/junk, Feedback-ID, X-Newsletter-*, X-Campaign*; Auto-Submitted
+   (RFC 3834) says a message is automatic, not a mailing, and keeps the heuristics from
+   calling it bulk;
+4. heuristics: recipient count, links in the body (newsletter tracking and unsubscribe
+   links, WordPress account links, links into wp-admin), who the mail is addressed to, and
+   last, as a weak tie-breaker only, known subjects of WordPress admin notices.
+
+Subjects are translated and edited by admins, so they never decide against any other signal.
+Every table below is data; adding a plugin or an email id is one line.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import quopri
+import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 TRANSACTIONAL, NOTIFICATION, BULK = "transactional", "notification", "bulk"
+CATEGORIES = (TRANSACTIONAL, NOTIFICATION, BULK)
 
-# WooCommerce email ids (WC_Email::$id) -> category.
-WOOCOMMERCE_EMAILS = {
+# WooCommerce email ids (WC_Email::$id, passed by the plugin as context "wc_email_id"), core
+# WooCommerce only. WooCommerce itself calls abandoned-cart and review requests transactional.
+WOOCOMMERCE_EMAILS: dict[str, str] = {
     **dict.fromkeys([
-        "customer_processing_order", "customer_completed_order", "customer_refunded_order",
-        "customer_partially_refunded_order", "customer_invoice", "customer_note",
-        "customer_new_account", "customer_reset_password", "customer_on_hold_order",
-        "customer_failed_order", "customer_cancelled_order",
+        "customer_processing_order", "customer_completed_order", "customer_on_hold_order",
+        "customer_refunded_order", "customer_partially_refunded_order", "customer_invoice",
+        "customer_note", "customer_new_account", "customer_reset_password",
+        "customer_failed_order", "customer_cancelled_order", "customer_pos_completed_order",
+        "customer_pos_refunded_order", "customer_fulfillment_created",
+        "customer_fulfillment_updated", "customer_fulfillment_deleted",
+        "customer_stock_notification", "customer_stock_notification_verify",
+        "customer_stock_notification_verified", "customer_review_request",
+        "customer_abandoned_cart_recovery",
     ], TRANSACTIONAL),
     **dict.fromkeys([
         "new_order", "cancelled_order", "failed_order", "low_stock", "no_stock", "backorder",
+        "admin_payment_gateway_enabled",
+    ], NOTIFICATION),
+}
+# Extensions (Subscriptions, Bookings, ...) follow WooCommerce's naming for their own ids.
+WOOCOMMERCE_ID_PREFIXES = (("customer_", TRANSACTIONAL), ("admin_", NOTIFICATION))
+
+# WordPress core gives its mails no id; the plugin can name one by the core filter that built
+# it (context "wp_mail_kind"), e.g. "retrieve_password_notification_email".
+WORDPRESS_CORE_MAILS: dict[str, str] = {
+    **dict.fromkeys([
+        "retrieve_password_notification_email",     # password reset
+        "wp_new_user_notification_email",           # login details for a new user
+        "password_change_email", "email_change_email",
+        "new_user_email_content",                   # confirm a new email address
+        "user_request_action_email_content",        # confirm a privacy request
+        "wp_privacy_personal_data_email_content",   # personal data export link
+        "user_erasure_fulfillment_email_content",
+        "wpmu_signup_user_notification_email", "wpmu_signup_blog_notification_email",
+        "update_welcome_email", "update_welcome_user_email",
+    ], TRANSACTIONAL),
+    **dict.fromkeys([
+        "wp_new_user_notification_email_admin", "wp_password_change_notification_email",
+        "comment_moderation_text", "comment_notification_text",
+        "new_admin_email_content", "site_admin_email_change_email",
+        "user_request_confirmed_email_content",     # privacy request confirmed, to the admin
+        "auto_core_update_email", "auto_plugin_theme_update_email",
+        "automatic_updates_debug_email", "recovery_mode_email", "wp_installed_email",
+        "newblog_notify_siteadmin", "newuser_notify_siteadmin",
     ], NOTIFICATION),
 }
 
-# Header -> (predicate on the lower-cased value, category). First match wins.
-HEADER_RULES: tuple[tuple[str, str | None, str], ...] = (
-    ("List-Unsubscribe", None, BULK),
-    ("List-Id", None, BULK),
-    ("Precedence", "bulk", BULK),
-    ("Precedence", "list", BULK),
+# What the plugin that called wp_mail() (context "plugin": its directory name) sends.
+# ACCOUNT plugins write to their members and to the site's staff: who the mail is addressed
+# to decides. NEWSLETTER plugins send campaigns and subscription confirmations alike: their
+# headers decide.
+ACCOUNT, NEWSLETTER = "account mail", "newsletter plugin"
+PLUGINS: dict[str, str] = {
+    **dict.fromkeys([
+        "contact-form-7", "wpforms", "wpforms-lite", "gravityforms", "ninja-forms",
+        "formidable", "fluentform", "forminator", "everest-forms",
+    ], NOTIFICATION),   # form submissions and their auto-replies
+    **dict.fromkeys([
+        "wordfence", "better-wp-security", "ithemes-security-pro", "solid-security",
+        "all-in-one-wp-security-and-firewall", "sucuri-scanner", "wp-cerber",
+        "limit-login-attempts-reloaded", "updraftplus", "backwpup",
+    ], NOTIFICATION),   # security alerts and backup reports
+    **dict.fromkeys([
+        "memberpress", "paid-memberships-pro", "sfwd-lms", "lifterlms", "tutor",
+        "restrict-content-pro", "ultimate-member", "woocommerce-subscriptions",
+        "woocommerce-memberships", "easy-digital-downloads",
+    ], ACCOUNT),
+    **dict.fromkeys(["mailpoet", "newsletter", "mailster", "mailster-pro"], NEWSLETTER),
+}
+
+# Header marks, most specific first: (header, accepted values or None for any, category,
+# what it means). Newsletter plugins' own marks come before the generic list headers because
+# they also say when a message is *not* a campaign (Mailster puts List-Unsubscribe on its
+# double opt-in confirmations).
+HEADER_MARKS: tuple[tuple[str, tuple[str, ...] | None, str, str], ...] = (
+    ("X-Mailster-Campaign", None, BULK, "Mailster campaign"),
+    ("X-Mailster", None, TRANSACTIONAL, "Mailster mail to a subscriber, no campaign"),
+    ("X-Mailster-ID", None, NOTIFICATION, "Mailster notice, no campaign"),
+    ("X-Newsletter-Email-Id", None, BULK, "The Newsletter Plugin newsletter"),
+    ("List-Unsubscribe", None, BULK, ""),
+    ("List-Unsubscribe-Post", None, BULK, ""),
+    ("List-Id", None, BULK, ""),
+    ("Precedence", ("bulk", "list", "junk"), BULK, ""),
+    ("Feedback-ID", None, BULK, ""),
 )
+HEADER_PREFIXES: tuple[tuple[str, str], ...] = (("x-newsletter-", BULK), ("x-campaign", BULK))
+
+# At or above this many recipients in one message, it is a mailing.
+MANY_RECIPIENTS = 20
+
+# Body marks, in order: (needles in the body's links, lower-cased, category, what they are).
+# Links are not translated, so these hold in every language. A link into wp-admin is not
+# here: it says who the mail is for (see _to_staff), checked after these.
+BODY_MARKS: tuple[tuple[tuple[bytes, ...], str, str], ...] = (
+    ((b"endpoint=subscription&action=confirm",), TRANSACTIONAL,
+     "MailPoet subscription confirmation link"),
+    ((b"?na=c&", b"&na=c&"), TRANSACTIONAL, "The Newsletter Plugin confirmation link"),
+    ((b"mailpoet_router&endpoint=track", b"endpoint=subscription&action=unsubscribe",
+      b"endpoint=view_in_browser"), BULK, "MailPoet tracking or unsubscribe link"),
+    ((b"?nltr=", b"&nltr=", b"?noti=", b"?na=u&", b"?na=uc&", b"?na=ocu&", b"?na=v&"), BULK,
+     "The Newsletter Plugin tracking or unsubscribe link"),
+    ((b"utm_medium=email", b"utm_medium=newsletter", b"utm_campaign="), BULK,
+     "campaign tracking parameters (utm_)"),
+    ((b"/unsubscribe", b"unsubscribe=", b"=unsubscribe", b"/unsub/", b"/optout", b"/opt-out",
+      b"/abmelden", b"/desinscription", b"/desabonnement", b"/afmelden", b"/uitschrijven"), BULK,
+     "unsubscribe link"),
+    ((b"wp-login.php?action=rp&", b"wp-login.php?action=resetpass"), TRANSACTIONAL,
+     "password (re)set link"),
+    ((b"action=confirmaction&",), TRANSACTIONAL, "privacy request confirmation link"),
+    ((b"newuseremail=",), TRANSACTIONAL, "email change confirmation link"),
+    ((b"/wp-personal-data-exports/",), TRANSACTIONAL, "personal data export link"),
+    ((b"action=enter_recovery_mode",), NOTIFICATION, "recovery mode link"),
+)
+# A 1x1 image is an open-tracking pixel; checked after the literal marks.
+_PIXEL = re.compile(rb"<img\b[^>]{0,400}?\b(?:width|height)\s*=\s*[\"']?1(?:px)?[\"'\s/>]"
+                    rb"[^>]{0,400}?\b(?:width|height)\s*=\s*[\"']?1(?:px)?[\"'\s/>]")
+_PIXEL_HINTS = (b'width="1"', b"width='1'", b"width=1")
+
+# Weak tie-breaker: subjects of WordPress admin notices that carry no other mark, in the
+# languages WordPress ships (from its own translations). Only ever turns a default
+# "transactional" into "notification", never touches bulk.
+ADMIN_NOTICE_SUBJECTS: tuple[str, ...] = (
+    "New User Registration", "Registrierung eines neuen Benutzers",
+    "Inscription d'un nouvel utilisateur", "Registro de nuevo usuario",
+    "Registratie nieuwe gebruiker", "Registrazione di un nuovo utente",
+    "Registro de novo usuário", "新規ユーザー登録",
+    "Your Site is Experiencing a Technical Issue", "Some plugins were automatically updated",
+    "Some themes were automatically updated", "Your site has updated to WordPress",
+    "Deine Website wurde auf WordPress", "Tu sitio ha sido actualizado a WordPress",
+    "へのサイト更新が完了しました", "Admin Email Changed",
+)
+_ADMIN_SUBJECT = re.compile("|".join(re.escape(s) for s in ADMIN_NOTICE_SUBJECTS), re.IGNORECASE)
+
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_LINK = re.compile(rb"https?://[^\s\"'<>)\]]+")
+_ENCODED_WORD = re.compile(r"=\?([^?]+)\?([bBqQ])\?([^?]*)\?=")
+_BETWEEN_WORDS = re.compile(r"\?=\s+=\?")  # RFC 2047: space between encoded words is dropped
 
 
 @dataclass(frozen=True)
@@ -39,13 +177,320 @@ class Classification:
     reasons: tuple[str, ...]
 
 
-def classify(headers: Mapping[str, str], context: Mapping[str, object]) -> Classification:
+class RuleError(ValueError):
+    """A site rule in the config is not usable; the message names the rule and the fix."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A site's own rule, checked before everything else.
+
+    Exactly one selector: ``sender`` (an address, or ``@domain`` for a whole domain, matched
+    against the From header), ``header`` (a header name) or ``context`` (a context key).
+    ``equals`` / ``contains`` compare the header or context value without regard to case;
+    with neither, the header or key only has to be present.
+    """
+
+    category: str
+    sender: str | None = None
+    header: str | None = None
+    context: str | None = None
+    equals: str | None = None
+    contains: str | None = None
+    name: str = ""
+
+    def matches(self, facts: "_Facts") -> bool:
+        if self.sender is not None:
+            address, want = facts.from_address, self.sender.lower()
+            return address.endswith(want) if want.startswith("@") else address == want
+        if self.header is not None:
+            value = facts.headers.get(self.header.lower())
+        else:
+            value = facts.context.get(self.context)
+        if value is None:
+            return False
+        value = str(value).strip().lower()
+        if self.equals is not None:
+            return value == self.equals.strip().lower()
+        if self.contains is not None:
+            return self.contains.lower() in value
+        return True
+
+    def describe(self) -> str:
+        if self.sender is not None:
+            what = f"sender {self.sender}"
+        else:
+            what = f"header {self.header}" if self.header is not None else f"context {self.context}"
+            if self.equals is not None:
+                what += f" = {self.equals!r}"
+            elif self.contains is not None:
+                what += f" contains {self.contains!r}"
+        return f"site rule{' ' + self.name if self.name else ''}: {what}"
+
+
+_RULE_KEYS = {"category", "sender", "header", "context", "equals", "contains", "name"}
+
+
+def parse_rules(config: Mapping | Sequence | None, where: str = "classify.rules") -> tuple[Rule, ...]:
+    """Build the rules from config data, as read from TOML::
+
+        [[classify.rules]]
+        header = "X-Form"
+        equals = "contact"
+        category = "notification"
+
+    ``config`` may be the whole config mapping, its ``classify`` table, or the list itself;
+    ``where`` names it in errors (e.g. ``sites.shop.classify.rules`` for one site's rules).
+
+    :raise RuleError: a rule has an unknown key, no or several selectors, or a category
+        other than transactional, notification or bulk.
+    """
+    if config is None:
+        return ()
+    items: object = config
+    if isinstance(items, Mapping):
+        items = items.get("classify", items)
+    if isinstance(items, Mapping):
+        items = items.get("rules", [])
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise RuleError(f"{where} must be a list of tables ([[{where}]] in TOML)")
+    return tuple(_parse_rule(item, f"{where}[{i}]") for i, item in enumerate(items))
+
+
+def _parse_rule(item: object, where: str) -> Rule:
+    if not isinstance(item, Mapping):
+        raise RuleError(f"{where} must be a table with a selector and a category")
+    unknown = sorted(set(item) - _RULE_KEYS)
+    if unknown:
+        raise RuleError(f"{where}: unknown key {', '.join(unknown)} (use one of "
+                        f"{', '.join(sorted(_RULE_KEYS))})")
+    selectors = [k for k in ("sender", "header", "context") if item.get(k) is not None]
+    if len(selectors) != 1:
+        raise RuleError(f"{where}: give exactly one of sender, header or context "
+                        f"(found {', '.join(selectors) or 'none'})")
+    category = item.get("category")
+    if category not in CATEGORIES:
+        raise RuleError(f"{where}: category {category!r} is not one of {', '.join(CATEGORIES)}")
+    if item.get("equals") is not None and item.get("contains") is not None:
+        raise RuleError(f"{where}: give equals or contains, not both")
+    if selectors == ["sender"] and (item.get("equals") is not None or item.get("contains") is not None):
+        raise RuleError(f"{where}: a sender rule takes the address itself "
+                        '(sender = "news@example.com" or sender = "@news.example.com")')
+    for key in ("sender", "header", "context", "equals", "contains", "name"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise RuleError(f"{where}: {key} must be a string")
+    return Rule(category=category, name=item.get("name") or "", sender=item.get("sender"),
+                header=item.get("header"), context=item.get("context"),
+                equals=item.get("equals"), contains=item.get("contains"))
+
+
+class _Facts:
+    """What the rules look at, each worked out once and only when asked for."""
+
+    def __init__(self, headers: Mapping[str, str], context: Mapping[str, object],
+                 recipients: Sequence[str], body: bytes | str | None):
+        self.names = headers.keys()
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.context = context
+        self._recipients = recipients
+        self._body = body
+        self._cache: dict[str, object] = {}
+
+    def _once(self, key: str, make: Callable[[], object]):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def from_address(self) -> str:
+        return self._once("from", lambda: _first_address(self.headers.get("from", "")))
+
+    @property
+    def recipients(self) -> list[str]:
+        def make():
+            if self._recipients:
+                return [a.lower() for a in self._recipients]
+            return [a.lower() for name in ("to", "cc", "bcc")
+                    for a in _ADDRESS.findall(str(self.headers.get(name, "")))]
+        return self._once("recipients", make)
+
+    @property
+    def links(self) -> bytes:
+        """The http(s) links in the body, lower-cased, one a line. Quoted-printable soft
+        breaks and =3D and HTML's &amp; are undone first; base64 parts stay opaque."""
+        return self._once("links", lambda: b"\n".join(_LINK.findall(self.body)))
+
+    @property
+    def body(self) -> bytes:
+        """The body, lower-cased, quoted-printable and &amp; undone."""
+        def make():
+            body = self._body or b""
+            if isinstance(body, str):
+                body = body.encode("utf-8", "replace")
+            body = body.lower()
+            if b"=3d" in body:
+                body = body.replace(b"=\r\n", b"").replace(b"=\n", b"").replace(b"=3d", b"=")
+            return body.replace(b"&amp;", b"&")
+        return self._once("body", make)
+
+
+def _first_address(value: object) -> str:
+    match = _ADDRESS.search(str(value))
+    return match.group(0).lower() if match else ""
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2]
+
+
+Decision = tuple[str, tuple[str, ...]]
+
+
+def classify(headers: Mapping[str, str], context: Mapping[str, object], *,
+             recipients: Sequence[str] = (), body: bytes | str | None = None,
+             rules: Iterable[Rule] = ()) -> Classification:
+    """Classify one message.
+
+    :param headers: top-level header name -> value.
+    :param context: the context the WordPress plugin sent (``wc_email_id``, ``plugin``, ...).
+    :param recipients: the envelope recipients; the To, Cc and Bcc headers when not given.
+    :param body: the message after the header block (raw bytes as received, or text); the
+        heuristics read its links. Without it, only context and headers count.
+    :param rules: the site's rules (:func:`parse_rules`), checked first.
+    """
+    facts = _Facts(headers, context or {}, recipients, body)
+    for rule in rules:
+        if rule.matches(facts):
+            return _with_overruled(rule.category, (rule.describe(),), facts)
+    decided = _by_context(facts)
+    if decided:
+        return _with_overruled(*decided, facts)
+    decided = _by_headers(facts)
+    if decided:
+        return Classification(*decided)
+    return Classification(*_by_heuristics(facts))
+
+
+def _with_overruled(category: str, reasons: tuple[str, ...], facts: _Facts) -> Classification:
+    # A bulk mark on mail that context or a site rule called otherwise is worth showing:
+    # it is how a careless plugin's List-Unsubscribe on a receipt is explained.
+    if category != BULK:
+        header = _by_headers(facts)
+        if header and header[0] == BULK:
+            reasons += tuple(f"overruled: {r}" for r in header[1])
+    return Classification(category, reasons)
+
+
+def _by_context(facts: _Facts) -> Decision | None:
+    context = facts.context
     wc_id = context.get("wc_email_id")
-    if isinstance(wc_id, str) and wc_id in WOOCOMMERCE_EMAILS:
-        return Classification(WOOCOMMERCE_EMAILS[wc_id], (f"context: WooCommerce email {wc_id}",))
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name, value, category in HEADER_RULES:
-        have = lowered.get(name.lower())
-        if have is not None and (value is None or have.strip().lower() == value):
-            return Classification(category, (f"header: {name}" + (f": {value}" if value else ""),))
-    return Classification(TRANSACTIONAL, ("default: no bulk marks",))
+    if isinstance(wc_id, str) and wc_id:
+        if wc_id in WOOCOMMERCE_EMAILS:
+            return WOOCOMMERCE_EMAILS[wc_id], (f"context: WooCommerce email {wc_id}",)
+        for prefix, category in WOOCOMMERCE_ID_PREFIXES:
+            if wc_id.startswith(prefix):
+                return category, (f"context: WooCommerce email {wc_id} (an extension's "
+                                  f"{prefix}* email)",)
+    kind = context.get("wp_mail_kind")
+    if isinstance(kind, str) and kind in WORDPRESS_CORE_MAILS:
+        return WORDPRESS_CORE_MAILS[kind], (f"context: WordPress core mail {kind}",)
+    plugin = context.get("plugin")
+    family = PLUGINS.get(plugin) if isinstance(plugin, str) else None
+    if family in (TRANSACTIONAL, NOTIFICATION, BULK):
+        return family, (f"context: sent by plugin {plugin}",)
+    if family == ACCOUNT:
+        reason = f"context: sent by plugin {plugin} ({ACCOUNT})"
+        staff = _to_staff(facts)
+        if staff:
+            return NOTIFICATION, (reason, staff)
+        return TRANSACTIONAL, (reason,)
+    return None
+
+
+def _by_headers(facts: _Facts) -> Decision | None:
+    headers = facts.headers
+    for name, values, category, meaning in HEADER_MARKS:
+        value = headers.get(name.lower())
+        if value is None:
+            continue
+        value = str(value).strip().lower()
+        if values is None or value in values:
+            shown = f"header: {name}" + (f": {value}" if values else "")
+            return category, (shown + (f" ({meaning})" if meaning else ""),)
+    for name in facts.names:
+        for prefix, category in HEADER_PREFIXES:
+            if name.lower().startswith(prefix):
+                return category, (f"header: {name}",)
+    return None
+
+
+def _by_heuristics(facts: _Facts) -> Decision:
+    reasons: tuple[str, ...] = ()
+    plugin = facts.context.get("plugin")
+    if PLUGINS.get(plugin) == NEWSLETTER:
+        reasons += (f"context: sent by plugin {plugin} (newsletter or subscription mail; "
+                    "no campaign headers)",)
+    auto = str(facts.headers.get("auto-submitted", "no")).strip().lower()
+    automatic = auto != "no"
+    if automatic:
+        reasons += (f"header: Auto-Submitted: {auto} (not a mailing)",)
+    count = len(facts.recipients)
+    if count >= MANY_RECIPIENTS and not automatic:
+        return BULK, (f"recipients: {count} in one message",) + reasons
+    if facts._body:
+        links = facts.links
+        for needles, category, meaning in BODY_MARKS:
+            if category == BULK and automatic:
+                continue
+            if any(n in links for n in needles):
+                return category, (f"body: {meaning}",) + reasons
+        body = facts.body
+        if not automatic and any(h in body for h in _PIXEL_HINTS) and _PIXEL.search(body):
+            return BULK, ("body: 1x1 tracking image",) + reasons
+    staff = _to_staff(facts)
+    if staff:
+        return NOTIFICATION, (staff,) + reasons
+    subject = _subject(facts.headers.get("subject"))
+    match = _ADMIN_SUBJECT.search(subject) if subject else None
+    if match:
+        return NOTIFICATION, (f"subject: {match.group(0)!r} (weak: a WordPress admin notice)",) + reasons
+    return TRANSACTIONAL, ("default: no bulk marks",) + reasons
+
+
+def _to_staff(facts: _Facts) -> str | None:
+    """Why the mail looks addressed to the site's own people, or None."""
+    if facts._body and b"/wp-admin/" in facts.links:
+        return "body: link into wp-admin (a notice to the site's staff)"
+    sender, recipients = facts.from_address, facts.recipients
+    if sender and recipients:
+        if all(r == sender for r in recipients):
+            return "recipients: the sender itself (the site writing to its own address)"
+        domain = _domain(sender)
+        if all(_domain(r) == domain for r in recipients):
+            return f"recipients: all in the sender's domain {domain} (the site's staff)"
+        reply_to = _first_address(facts.headers.get("reply-to", ""))
+        if reply_to and _domain(reply_to) != domain and all(_domain(r) != _domain(reply_to)
+                                                            for r in recipients):
+            return "reply-to: outside the site (a visitor's message relayed to the site)"
+    return None
+
+
+def _subject(value: object) -> str:
+    """The subject with RFC 2047 encoded words decoded (a small decoder: this runs per
+    message and the email package's is several times slower)."""
+    text = str(value or "")
+    if "=?" not in text:
+        return text
+    return _ENCODED_WORD.sub(_decode_word, _BETWEEN_WORDS.sub("?==?", text))
+
+
+def _decode_word(match: re.Match) -> str:
+    charset, encoding, data = match.groups()
+    try:
+        if encoding in "bB":
+            raw = base64.b64decode(data + "=" * (-len(data) % 4))
+        else:
+            raw = quopri.decodestring(data.replace("_", " ").encode("ascii"), header=True)
+        return raw.decode(charset.partition("*")[0], "replace")
+    except (ValueError, LookupError, binascii.Error):
+        return match.group(0)

@@ -36,6 +36,11 @@ def main(verbose: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+from wpbridge.classify_cli import classify_command  # noqa: E402
+
+main.add_command(classify_command, "classify")
+
+
 def _parse_bind(value: str | None, settings) -> tuple[str, int]:
     if not value:
         return settings.http_host, settings.http_port

@@ -32,6 +32,7 @@ class State(str, enum.Enum):
     delivered = "delivered"  # the provider answered 2xx
     failed = "failed"  # permanent failure (5xx): a bounce
     expired = "expired"  # temporary failures until the message passed its maximum age
+    suppressed = "suppressed"  # not sent: the address is on the site's suppression list
 
 
 class Lane(enum.IntEnum):
@@ -135,3 +136,20 @@ class Attempt(Base):
     code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class Suppression(Base):
+    """An address a site must not send to: all mail (``scope="all"``: hard bounce, manual) or
+    bulk mail only (``scope="bulk"``: unsubscribe, complaint)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("site_id", "address", "scope"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))  # lower-cased
+    scope: Mapped[str] = mapped_column(String(8))  # all | bulk
+    reason: Mapped[str] = mapped_column(String(64))  # unsubscribe, hard_bounce, complaint, manual...
+    source: Mapped[str | None] = mapped_column(Text)  # what decided it (message id, event, user)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime())

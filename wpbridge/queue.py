@@ -18,8 +18,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from wpbridge.classify import Classification
 from wpbridge.ingest.message import Submission
-from wpbridge.models import Attempt, Lane, Message, Recipient, State
+from wpbridge.models import Attempt, Lane, Message, Recipient, Site, State
 from wpbridge.relay import DELIVERED, PERMANENT, Reply
+from wpbridge.route import Route
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,22 @@ class RetryPolicy:
 _MESSAGES, _RECIPIENTS, _ATTEMPTS = Message.__table__, Recipient.__table__, Attempt.__table__
 
 
-def enqueue(conn: Connection, site_id: int, sub: Submission, cls: Classification, provider: str,
-            now: datetime, max_age: float, idempotency_key: str | None = None,
+def enqueue(conn: Connection, site_id: int, sub: Submission, cls: Classification, route: Route,
+            now: datetime, idempotency_key: str | None = None,
             request_hash: str | None = None) -> None:
     """Insert one message and its recipient rows in the caller's transaction."""
     conn.execute(insert(_MESSAGES), [{
         "id": sub.id, "site_id": site_id, "idempotency_key": idempotency_key,
         "request_hash": request_hash, "created_at": now,
-        "expires_at": now + timedelta(seconds=max_age), "mail_from": sub.mail_from,
+        "expires_at": now + timedelta(seconds=route.max_age), "mail_from": sub.mail_from,
         "from_header": sub.from_header[:998], "subject": sub.subject[:998],
         "category": cls.category, "reasons": list(cls.reasons), "context": sub.context,
         "size": len(sub.raw), "recipient_count": len(sub.recipients), "raw": sub.raw,
     }])
-    lane = Lane[cls.category].value
     conn.execute(insert(_RECIPIENTS), [{
         "message_id": sub.id, "site_id": site_id, "address": address,
-        "domain": address.rpartition("@")[2].lower(), "lane": lane, "provider": provider,
+        "domain": address.rpartition("@")[2].lower(), "lane": route.lane,
+        "provider": route.providers[0],
         "state": State.queued.value, "attempts": 0, "next_attempt_at": now, "updated_at": now,
     } for address in sub.recipients])
 
@@ -74,6 +75,7 @@ def enqueue(conn: Connection, site_id: int, sub: Submission, cls: Classification
 class Claimed:
     id: int
     message_id: str
+    site_id: int
     address: str
     provider: str
     attempts: int
@@ -88,12 +90,14 @@ UPDATE recipients SET state = 'sending', lease_until = :lease_until, leased_by =
                WHERE state = 'queued' AND lane = :lane AND next_attempt_at <= :now
                ORDER BY next_attempt_at
                LIMIT :limit {lock})
-RETURNING id, message_id, address, provider, attempts
+RETURNING id, message_id, site_id, address, provider, attempts
 """
 
 
-def claim(engine: Engine, worker: str, limit: int, lease: float, now: datetime) -> list[Claimed]:
-    """Lease up to ``limit`` due recipients, transactional lane first; commits."""
+def claim(engine: Engine, worker: str, limit: int, lease: float, now: datetime,
+          bulk_limit: int | None = None) -> list[Claimed]:
+    """Lease up to ``limit`` due recipients, transactional lane first, at most ``bulk_limit``
+    of the bulk lane; commits."""
     lock = "FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
     sql = text(_CLAIM.format(lock=lock))
     out: list[Claimed] = []
@@ -101,9 +105,12 @@ def claim(engine: Engine, worker: str, limit: int, lease: float, now: datetime) 
         for lane in Lane:
             if len(out) >= limit:
                 break
+            room = limit - len(out)
+            if lane is Lane.bulk and bulk_limit is not None:
+                room = min(room, bulk_limit)
             rows = conn.execute(sql, {"lease_until": now + timedelta(seconds=lease),
-                                         "worker": worker, "now": now, "lane": lane.value,
-                                         "limit": limit - len(out)})
+                                      "worker": worker, "now": now, "lane": lane.value,
+                                      "limit": room})
             out.extend(Claimed(*row) for row in rows)
     return out
 
@@ -133,50 +140,68 @@ def release(engine: Engine, worker: str, ids: Iterable[int], now: datetime) -> N
             .values(state=State.queued.value, lease_until=None, leased_by=None, updated_at=now))
 
 
-def messages_for(engine: Engine, ids: Iterable[str]) -> dict[str, tuple[str, bytes, datetime]]:
-    """Envelope sender, bytes and expiry of the claimed messages."""
-    m = _MESSAGES.c
+@dataclass(frozen=True)
+class Queued:
+    """What the worker needs of a claimed message."""
+
+    id: str
+    site_id: int
+    site_name: str
+    mail_from: str
+    raw: bytes
+    category: str
+    expires_at: datetime
+
+
+def messages_for(engine: Engine, ids: Iterable[str]) -> dict[str, Queued]:
+    m, s = _MESSAGES.c, Site.__table__.c
     with engine.connect() as conn:
-        rows = conn.execute(select(m.id, m.mail_from, m.raw, m.expires_at).where(m.id.in_(set(ids))))
-        return {r.id: (r.mail_from, r.raw, r.expires_at) for r in rows}
+        rows = conn.execute(select(m.id, m.site_id, s.name, m.mail_from, m.raw, m.category, m.expires_at)
+                            .join_from(_MESSAGES, Site.__table__, m.site_id == s.id)
+                            .where(m.id.in_(set(ids))))
+        return {r.id: Queued(*r) for r in rows}
+
+
+SUPPRESSED = "suppressed"  # an outcome decided before relay: the address is suppressed
 
 
 @dataclass(frozen=True)
 class Outcome:
     claimed: Claimed
-    reply: Reply
+    reply: Reply  # reply.outcome: delivered, temporary, permanent, or SUPPRESSED
     expires_at: datetime
     duration_ms: int
+    next_provider: str | None = None  # where a temporary failure is tried next
+
+
+_STATE_OF = {DELIVERED: State.delivered, PERMANENT: State.failed, SUPPRESSED: State.suppressed}
 
 
 def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: RetryPolicy,
            now: datetime) -> None:
-    """Store what the providers answered: one attempt row per try, the new state per
-    recipient. Temporary failures are retried after ``policy.delay`` unless that would pass
-    the message's expiry. Rows whose lease this worker lost are left to their new owner."""
+    """Store the outcomes: one attempt row each, the new state per recipient. Temporary
+    failures are retried after ``policy.delay`` unless that would pass the message's
+    expiry. Rows whose lease this worker lost are left to their new owner."""
     if not outcomes:
         return
     changes, attempts = [], []
     for o in outcomes:
-        failures = o.claimed.attempts + 1
+        tries = o.claimed.attempts + (o.reply.outcome != SUPPRESSED)
         next_at = now
-        if o.reply.outcome == DELIVERED:
-            state = State.delivered
-        elif o.reply.outcome == PERMANENT:
-            state = State.failed
-        else:
-            next_at = now + timedelta(seconds=policy.delay(failures))
+        state = _STATE_OF.get(o.reply.outcome)
+        if state is None:  # temporary
+            next_at = now + timedelta(seconds=policy.delay(tries))
             state = State.expired if next_at > o.expires_at else State.queued
+        text_ = o.reply.text[:2000]
         changes.append({"rid": o.claimed.id, "worker": worker, "state": state.value,
-                        "attempts": failures, "next_at": next_at, "code": o.reply.code,
-                        "response": o.reply.text[:2000], "now": now})
+                        "provider": o.next_provider or o.claimed.provider, "attempts": tries,
+                        "next_at": next_at, "code": o.reply.code, "response": text_, "now": now})
         attempts.append({"recipient_id": o.claimed.id, "at": now, "provider": o.claimed.provider,
-                         "outcome": {State.queued: "deferred"}.get(state, state.value),
-                         "code": o.reply.code, "response": o.reply.text[:2000],
-                         "duration_ms": o.duration_ms})
+                         "outcome": "deferred" if state is State.queued else state.value,
+                         "code": o.reply.code, "response": text_, "duration_ms": o.duration_ms})
     with engine.begin() as conn:
         conn.execute(
-            text("""UPDATE recipients SET state = :state, attempts = :attempts,
+            text("""UPDATE recipients SET state = :state, provider = :provider, attempts = :attempts,
                            next_attempt_at = :next_at, last_code = :code,
                            last_response = :response, lease_until = NULL, leased_by = NULL,
                            updated_at = :now

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from wpbridge.classify import Rule, RuleError, parse_rules
 from wpbridge.relay.providers import ProviderConfig, parse_provider
+from wpbridge.route import parse_routes
 
 
 class SettingsError(ValueError):
@@ -47,13 +49,28 @@ class Settings:
     retry_jitter: float = 0.25
     max_age: float = 4 * 24 * 3600.0
     worker_batch: int = 200
+    # At most this many bulk recipients per claimed batch, so a receipt posted while a
+    # newsletter drains waits for at most one short batch.
+    worker_bulk_batch: int = 50
     worker_connections: int = 4
     worker_lease: float = 300.0
     worker_poll: float = 0.5
+    # category -> partial route table (see route.py); site name -> the same, overriding it.
+    routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    site_routes: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    # [[classify.rules]] for every site; [[sites.NAME.classify.rules]] for one (checked first).
+    classify_rules: tuple[Rule, ...] = ()
+    site_classify_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
+    public_url: str = ""
 
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def public_base(self) -> str:
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,11 +81,12 @@ class Settings:
 
 
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
-        "sqlite_busy_timeout_ms", "worker_batch", "worker_connections"}
+        "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections"}
 _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll"}
 _BOOL = {"tls_verify"}
-_SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {"providers", "data_dir"}
+_SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
+    "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules"}
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -110,6 +128,17 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
     if "default_provider" not in values and providers and "default" not in providers:
         values["default_provider"] = next(iter(providers))
     values["providers"] = providers
+    values["routes"] = parse_routes(file_values.get("routes") or {}, str(config_path))
+    values["site_routes"] = {
+        name: parse_routes(table.get("routes") or {}, f"{config_path}: sites.{name}")
+        for name, table in (file_values.get("sites") or {}).items()}
+    try:
+        values["classify_rules"] = parse_rules(file_values.get("classify"), "classify.rules")
+        values["site_classify_rules"] = {
+            name: parse_rules(table.get("classify"), f"sites.{name}.classify.rules")
+            for name, table in (file_values.get("sites") or {}).items() if table.get("classify")}
+    except RuleError as exc:
+        raise SettingsError(f"{config_path}: {exc}") from None
     values.update(overrides)
     values.setdefault("database_url", f"sqlite:///{(data_dir / 'wpbridge.db').resolve()}")
     settings = Settings(data_dir=data_dir, **values)
@@ -117,6 +146,13 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         raise SettingsError(
             f"default_provider {settings.default_provider!r} is not configured; "
             f"add it under [providers.{settings.default_provider}] or set WPBRIDGE_PROVIDER")
+    for where, routes in [("routes", settings.routes)] + [
+            (f"sites.{n}.routes", r) for n, r in settings.site_routes.items()]:
+        for category, values in routes.items():
+            for name in values.get("providers", []):
+                if providers and name not in providers:
+                    raise SettingsError(f"{config_path}: [{where}.{category}] names provider {name!r}, "
+                                        f"which is not configured; add [providers.{name}]")
     return settings
 
 

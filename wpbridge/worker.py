@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.exc import DBAPIError
 
-from wpbridge import db, queue
+from wpbridge import db, queue, suppressions
+from wpbridge.events.unsubscribe import make_token
 from wpbridge.models import utcnow
-from wpbridge.relay import TEMPORARY, Delivery, Reply, open_relay
+from wpbridge.relay import TEMPORARY, Delivery, Reply, compliance, open_relay
 from wpbridge.relay.providers import OUTBOX
+from wpbridge.route import route_for
 from wpbridge.settings import Settings
 
 log = logging.getLogger("wpbridge.worker")
@@ -70,25 +72,47 @@ class Worker:
         return replies, int((time.monotonic() - started) * 1000)
 
     def run_once(self) -> int:
-        """Claim one batch, deliver it, record the outcome. Returns how many were tried."""
+        """Claim one batch, deliver it, record the outcome. Returns how many were claimed."""
+        now = utcnow()
         claimed = queue.claim(self.engine, self.name, self.settings.worker_batch,
-                              self.settings.worker_lease, utcnow())
+                              self.settings.worker_lease, now, self.settings.worker_bulk_batch)
         if not claimed:
             return 0
-        messages = queue.messages_for(self.engine, (c.message_id for c in claimed))
-        groups: dict[tuple[str, str], list[queue.Claimed]] = defaultdict(list)
+        messages = queue.messages_for(self.engine, {c.message_id for c in claimed})
+        with self.engine.connect() as conn:
+            suppressed = suppressions.active(conn, {(c.site_id, c.address) for c in claimed}, now)
+        outcomes: list[queue.Outcome] = []
+        # One SMTP transaction per message and provider; bulk mail that gets a one-click
+        # unsubscribe header of its own goes one recipient at a time.
+        groups: dict[tuple, list[queue.Claimed]] = defaultdict(list)
         for c in claimed:
-            groups[(c.provider, c.message_id)].append(c)
+            m = messages[c.message_id]
+            reason = suppressions.blocks(suppressed.get((c.site_id, c.address.lower())), m.category)
+            if reason:
+                outcomes.append(queue.Outcome(c, Reply(queue.SUPPRESSED, None, f"suppressed: {reason}"),
+                                              m.expires_at, 0))
+                continue
+            alone = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
+            groups[(c.provider, c.message_id, c.id if alone else None)].append(c)
         futures = []
-        for (provider_name, message_id), rows in groups.items():
-            mail_from, raw, _ = messages[message_id]
-            delivery = Delivery(message_id, mail_from, raw, tuple((c.id, c.address) for c in rows))
-            futures.append((rows, self.pool.submit(self._deliver, provider_name, delivery)))
-        outcomes = []
-        for rows, future in futures:
+        for (provider_name, message_id, alone), rows in groups.items():
+            m = messages[message_id]
+            route = route_for(self.settings, m.site_name, m.category)
+            raw = m.raw
+            if alone:
+                token = make_token(self.settings.secret_key, m.site_id, rows[0].address, m.id)
+                raw = compliance.add_list_headers(raw, f"{self.settings.public_base}/u/{token}",
+                                                  f"{m.category}.{m.site_name}")
+            delivery = Delivery(m.id, route.envelope_sender(m.mail_from), raw,
+                                tuple((c.id, c.address) for c in rows))
+            futures.append((rows, route, m, self.pool.submit(self._deliver, provider_name, delivery)))
+        for rows, route, m, future in futures:
             replies, ms = future.result()
             for c in rows:
-                outcomes.append(queue.Outcome(c, replies[c.id], messages[c.message_id][2], ms))
+                reply = replies[c.id]
+                outcomes.append(queue.Outcome(
+                    c, reply, m.expires_at, ms,
+                    route.next_provider(c.provider) if reply.outcome == TEMPORARY else None))
         queue.record(self.engine, self.name, outcomes, self.policy, utcnow())
         return len(claimed)
 

@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -61,15 +60,30 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | Non
 
 
 def stop_process(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
-    """SIGTERM, then SIGKILL: only this process (and its own group when it leads one)."""
-    if proc is None or proc.poll() is not None:
+    """SIGTERM, then SIGKILL, to the process group that ``proc`` leads (it was started with
+    start_new_session): ``php -S`` workers and the bridge's children go with it."""
+    if proc is None:
         return
-    proc.send_signal(signal.SIGTERM)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # children may outlive the leader by a moment
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def sign(key_id: str, secret: str, method: str, target: str, body: bytes = b"") -> dict[str, str]:
@@ -186,7 +200,8 @@ class WordPress:
 
     # -- set-up ------------------------------------------------------------------------
 
-    def install(self, plugin_zip: Path, mu_plugins: list[Path]) -> None:
+    def install(self, plugin_zip: Path, mu_plugins: list[Path],
+                installer: tuple[str, ...] = ("install.php",)) -> None:
         """Copy WordPress, write wp-config.php, install the site, unpack the plugin."""
         shutil.copytree(WORDPRESS_SRC, self.root, symlinks=False)
         self.write_config()
@@ -196,12 +211,9 @@ class WordPress:
         mu_dir.mkdir(exist_ok=True)
         for path in mu_plugins:
             shutil.copy(path, mu_dir / path.name)
-        self.php("install.php")
+        self.php(*installer)
 
     def write_config(self) -> None:
-        def php_value(value: object) -> str:
-            return json.dumps(value) if not isinstance(value, str) else "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
         salts = "\n".join(f"define( '{name}', '{secrets.token_hex(32)}' );" for name in (
             "AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY",
             "AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"))
@@ -215,11 +227,22 @@ class WordPress:
             **self.constants,
         }
         lines = ["<?php"]
-        lines += [f"define( '{k}', {php_value(v)} );" for k, v in constants.items()]
+        # A None value leaves the constant out (multisite must not pin WP_HOME).
+        lines += [f"define( '{k}', {php_value(v)} );" for k, v in constants.items() if v is not None]
         lines += [salts, f"$table_prefix = '{self.prefix}';",
+                  # The plugin's WPBRIDGE_* constants, which some tests change (set_constants).
+                  "if ( is_file( __DIR__ . '/wpbridge-constants.php' ) ) { require __DIR__ . '/wpbridge-constants.php'; }",
                   "if ( ! defined( 'ABSPATH' ) ) { define( 'ABSPATH', __DIR__ . '/' ); }",
                   "require_once ABSPATH . 'wp-settings.php';", ""]
         (self.root / "wp-config.php").write_text("\n".join(lines))
+
+    def set_constants(self, constants: dict[str, object]) -> None:
+        """Define exactly these WPBRIDGE_* constants from the next request on."""
+        lines = ["<?php"] + [f"define( '{k}', {php_value(v)} );" for k, v in constants.items()]
+        path = self.root / "wpbridge-constants.php"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, path)
 
     # -- running -----------------------------------------------------------------------
 
@@ -242,7 +265,8 @@ class WordPress:
     def serve(self) -> None:
         env = dict(os.environ, PHP_CLI_SERVER_WORKERS="2")
         self.server = subprocess.Popen(
-            ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(self.root)],
+            # revalidate_freq=0: a rewritten wpbridge-constants.php counts at once.
+            ["php", "-d", "opcache.revalidate_freq=0", "-S", f"127.0.0.1:{self.port}", "-t", str(self.root)],
             cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         wait_for_port(self.port, 20, self.server)
@@ -274,7 +298,13 @@ class WordPress:
         self.server = None
 
     def drop_tables(self) -> None:
-        self.php("drop-tables.php", self.prefix, check=False)
+        self.php("drop-tables.php", self.prefix, DB_HOST, DB_NAME, check=False)
+
+
+def php_value(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return json.dumps(value)
 
 
 def build_plugin_zip(dest: Path) -> Path:
@@ -282,7 +312,3 @@ def build_plugin_zip(dest: Path) -> Path:
     out = subprocess.run(["sh", str(ROOT / "wp-plugin" / "build-zip.sh")], capture_output=True,
                          text=True, env={**os.environ, "WPBRIDGE_DIST": str(dest)}, check=True)
     return Path(out.stdout.strip().splitlines()[-1])
-
-
-def make_tmp(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))

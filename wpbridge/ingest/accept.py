@@ -21,6 +21,7 @@ from wpbridge import queue
 from wpbridge.classify import classify
 from wpbridge.ingest.message import InvalidInput, Submission
 from wpbridge.models import Message, utcnow
+from wpbridge.route import route_for
 from wpbridge.sites import SiteAuth
 
 
@@ -174,9 +175,11 @@ def _store(conn, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
                         "retry the very same request")
                 out.append(Accepted(prior.id, prior.recipient_count, prior.category, True))
                 continue
-        cls = classify(sub.headers, sub.context)
-        queue.enqueue(conn, site.id, sub, cls, settings.default_provider, now,
-                      settings.max_age, item.idempotency_key, item.request_hash)
+        cls = classify(sub.headers, sub.context, recipients=sub.recipients,
+                       body=sub.raw.partition(b"\r\n\r\n")[2],
+                       rules=settings.site_classify_rules.get(site.name, ()) + settings.classify_rules)
+        queue.enqueue(conn, site.id, sub, cls, route_for(settings, site.name, cls.category), now,
+                      item.idempotency_key, item.request_hash)
         out.append(Accepted(sub.id, len(sub.recipients), cls.category, False))
     return out
 

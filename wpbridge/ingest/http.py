@@ -21,10 +21,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
+from wpbridge import suppressions
 from wpbridge.ingest import signing
 from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept
-from wpbridge.ingest.message import InvalidInput, from_json
-from wpbridge.models import Attempt, Message, Recipient
+from wpbridge.ingest.message import InvalidInput, check_address, text_field, from_json
+from wpbridge.models import Attempt, Message, utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_BATCH = 500
@@ -180,6 +181,58 @@ def get_message(message_id: str):
                 "updated_at": _iso(r.updated_at), "history": attempts.get(r.id, []),
             } for r in msg.recipients],
         })
+
+
+@bp.get("/suppressions")
+def list_suppressions():
+    """This site's suppression list, newest first; filters: reason, scope, address."""
+    bridge = current_app.extensions["wpbridge"]
+    try:
+        limit = min(1000, max(1, int(request.args.get("limit", 100))))
+        offset = max(0, int(request.args.get("offset", 0)))
+    except ValueError:
+        raise InvalidInput(400, "malformed", "limit", "limit and offset must be integers",
+                           "send e.g. ?limit=100&offset=200") from None
+    with bridge.engine.connect() as conn:
+        rows = suppressions.listing(conn, g.site.id, request.args.get("reason"),
+                                    request.args.get("scope"), request.args.get("address"),
+                                    limit, offset)
+    return jsonify({"suppressions": rows})
+
+
+@bp.post("/suppressions")
+def add_suppression():
+    """Suppress an address for this site (``scope`` all, the default, or bulk)."""
+    payload = _json_body()
+    if not isinstance(payload, dict):
+        raise InvalidInput(400, "malformed", "body", "the body must be a JSON object",
+                           'send {"address": "user@example.org", "scope": "all"}')
+    address = check_address(payload.get("address"), "address")
+    scope = payload.get("scope", "all")
+    if scope not in suppressions.SCOPES:
+        raise InvalidInput(422, "invalid_scope", "scope", f"{scope!r} is not a scope",
+                           "use all (every message) or bulk (newsletters only)")
+    reason = text_field(payload, "reason") or "manual"
+    with current_app.extensions["wpbridge"].engine.begin() as conn:
+        created = suppressions.add(conn, g.site.id, address, scope, reason[:64], "api", utcnow())
+    resp = jsonify({"address": address.lower(), "scope": scope, "reason": reason[:64],
+                    "created": created})
+    resp.status_code = 201 if created else 200
+    return resp
+
+
+@bp.delete("/suppressions/<path:address>")
+def delete_suppression(address: str):
+    """Remove an address from this site's list (every scope, or ``?scope=``).
+
+    :raise 404: the address is not on the list.
+    """
+    with current_app.extensions["wpbridge"].engine.begin() as conn:
+        removed = suppressions.remove(conn, g.site.id, address, request.args.get("scope"))
+    if not removed:
+        return _error(404, "not_found", f"{address[:320]} is not on the suppression list of "
+                      f"{g.site.name}", "GET /api/v1/suppressions lists it")
+    return Response(status=204)
 
 
 @bp.get("/ping")

@@ -96,7 +96,7 @@ def _address_list(payload: dict, key: str) -> list[tuple[str, str]]:
     return out
 
 
-def _text(payload: dict, key: str, *, header: bool = False, required: bool = False) -> str:
+def text_field(payload: dict, key: str, *, header: bool = False, required: bool = False) -> str:
     value = payload.get(key)
     if value is None:
         if required:
@@ -160,8 +160,8 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
     if not (to or cc or bcc):
         raise InvalidInput(422, "no_recipients", "to", "the message has no recipients",
                            'add at least one address to "to", "cc" or "bcc"')
-    subject = _text(p, "subject", header=True)
-    text, html = _text(p, "text"), _text(p, "html")
+    subject = text_field(p, "subject", header=True)
+    text, html = text_field(p, "text"), text_field(p, "html")
     extra = p.get("headers") or {}
     if not isinstance(extra, dict):
         raise InvalidInput(400, "malformed", "headers", "must be an object of name: value",

@@ -32,6 +32,7 @@ this site).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -54,7 +55,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, syntax
 from sqlalchemy.exc import SQLAlchemyError
 
 from wpbridge import db, settings as settings_mod, sites as sites_mod
-from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept, check_sender
+from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept
 from wpbridge.ingest.message import InvalidInput, check_address, from_raw
 from wpbridge.sites import Directory, SiteAuth
 
@@ -109,14 +110,14 @@ def line_ending_problem(data: bytes) -> str | None:
     aiosmtpd ends DATA only at CRLF.CRLF but hands bare CR and LF to the handler: a server
     further down the line may read ``<LF>.<LF>`` as the end and a second message after it.
     """
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") == crlf == data.count(b"\n"):  # the common case, without a regex
+        return None
     if _FAKE_END.search(data):
         return ("it contains an end-of-data sequence other than <CR><LF>.<CR><LF> (such as "
                 "<LF>.<LF>), which could smuggle a second message past other servers")
-    bare = _BARE_CR_LF.search(data)
-    if bare:
-        which = "LF" if bare.group() == b"\n" else "CR"
-        return f"it contains a bare {which}; every line must end with <CR><LF>"
-    return None
+    which = "LF" if _BARE_CR_LF.search(data).group() == b"\n" else "CR"
+    return f"it contains a bare {which}; every line must end with <CR><LF>"
 
 
 def _invalid_reply(exc: InvalidInput) -> str:
@@ -127,6 +128,15 @@ def _invalid_reply(exc: InvalidInput) -> str:
     else:
         code = "550 5.6.0"
     return f"{code} {exc.message}; {exc.fix}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_sender(address: str) -> tuple[str, str | None]:
+    # A sender repeats on every message of a newsletter: validate it once.
+    try:
+        return check_address(address, "MAIL FROM"), None
+    except InvalidInput as exc:
+        return address, exc.message
 
 
 def _sender_reply(site: SiteAuth, address: str) -> str | None:
@@ -237,10 +247,9 @@ class SubmissionHandler:
         if address == "<>":  # how aiosmtpd hands over the null sender
             address = ""
         if address:
-            try:
-                address = check_address(address, "MAIL FROM")
-            except InvalidInput as exc:
-                return f"553 5.1.7 Bad sender address: {exc.message}"
+            address, problem = _checked_sender(address)
+            if problem:
+                return f"553 5.1.7 Bad sender address: {problem}"
         refusal = _sender_reply(site, address)
         if refusal:
             return refusal
@@ -275,7 +284,6 @@ class SubmissionHandler:
             sub = from_raw(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
                            self.settings.max_message_bytes,
                            {"source": "smtp", "smtp_helo": session.host_name})
-            check_sender(site, sub)
             self.committing += 1
             try:
                 [done] = await asyncio.get_running_loop().run_in_executor(

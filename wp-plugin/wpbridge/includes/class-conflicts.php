@@ -10,8 +10,9 @@ namespace WPBridge;
 defined( 'ABSPATH' ) || exit;
 
 /**
- * Mail plugins that replace wp_mail() (a pluggable function defined before core's) or
- * the global $phpmailer: with one of them active, some or all mail may bypass the bridge.
+ * What keeps mail from reaching the bridge although the plugin is active: mail plugins
+ * that replace wp_mail() (a pluggable function defined before core's) or the global
+ * $phpmailer, and WP_HTTP_BLOCK_EXTERNAL without the bridge's host allowed.
  */
 final class Conflicts {
 
@@ -52,6 +53,22 @@ final class Conflicts {
 				/* translators: %s: plugin name, e.g. "WP Mail SMTP". */
 				__( '%s is active and also takes over how WordPress sends mail: some mail may bypass the bridge or be sent twice. Deactivate it while wpbridge is active.', 'wpbridge' ),
 				$name
+			);
+		}
+		$url = Config::load()->url();
+		if ( '' !== $url && defined( 'WP_HTTP_BLOCK_EXTERNAL' ) && WP_HTTP_BLOCK_EXTERNAL && _wp_http_get_object()->block_request( $url ) ) {
+			$warnings[] = sprintf(
+				/* translators: %s: host name of the bridge. */
+				__( 'WP_HTTP_BLOCK_EXTERNAL blocks requests to the bridge: add %s to WP_ACCESSIBLE_HOSTS in wp-config.php. Until then all mail waits in the spool.', 'wpbridge' ),
+				(string) wp_parse_url( $url, PHP_URL_HOST )
+			);
+		}
+		global $phpmailer;
+		if ( is_object( $phpmailer ) && \PHPMailer\PHPMailer\PHPMailer::class !== get_class( $phpmailer ) && empty( $seen ) ) {
+			$warnings[] = sprintf(
+				/* translators: %s: PHP class name. */
+				__( 'The global $phpmailer is replaced by %s: a plugin sends WordPress mail its own way. Mail that goes through wp_mail() still reaches the bridge; check that plugin\'s other mail.', 'wpbridge' ),
+				get_class( $phpmailer )
 			);
 		}
 		$file = self::wp_mail_file();

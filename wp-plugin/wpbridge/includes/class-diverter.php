@@ -77,6 +77,9 @@ final class Diverter {
 				'context'  => $context,
 			)
 		);
+		if ( false === $body ) {
+			return null; // Unencodable context: let WordPress send it rather than lose it.
+		}
 		$response = ( new Client( $config ) )->post_message( $body, $key );
 
 		if ( $response->is_ok() ) {

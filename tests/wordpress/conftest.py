@@ -1,0 +1,128 @@
+"""Session fixtures for the plugin's end-to-end tests: one real WordPress (plugin
+installed from its zip and active), one real bridge, two loopback SMTP sinks: one for
+the bridge's deliveries, one for stock WordPress's own SMTP sending."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from tests.smtp_sink import Received, Sink
+from tests.wordpress import wp_harness as h
+
+MU_PLUGINS = sorted(h.PHP_DIR.glob("mu-plugins/*.php"))
+DOMAIN = "example.com"
+
+
+@dataclass
+class Env:
+    wp: h.WordPress
+    bridge: h.Bridge
+    bridge_sink: Sink
+    stock_sink: Sink
+
+    def default_constants(self) -> dict:
+        return {"WPBRIDGE_URL": self.bridge.url, "WPBRIDGE_KEY_ID": self.bridge.key_id,
+                "WPBRIDGE_SECRET": self.bridge.secret}
+
+
+def wait_received(sink: Sink, match, count: int = 1, timeout: float = 15.0) -> list[Received]:
+    """The messages at ``sink`` for which ``match(received)`` holds, once there are ``count``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in list(sink.received) if match(r)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def subject_is(subject: str):
+    return lambda r: r.message["Subject"] == subject
+
+
+def unique(label: str) -> str:
+    return f"{label} {uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def wp_env(tmp_path_factory):
+    why = h.missing_requirements()
+    if why:
+        pytest.skip(f"real-WordPress tests need PHP and Debian's wordpress package: {why}")
+    tmp = tmp_path_factory.mktemp("wordpress")
+    with ExitStack() as stack:
+        bridge_sink = stack.enter_context(Sink())
+        stock_sink = stack.enter_context(Sink())
+        bridge = h.Bridge(tmp / "bridge", f"smtp://127.0.0.1:{bridge_sink.port}")
+        bridge.add_site("shop.example.com", DOMAIN)
+        stack.callback(bridge.stop)
+        bridge.start()
+        wp = h.WordPress(tmp / "site", {"WPBRIDGE_TEST_SMTP_PORT": stock_sink.port})
+        stack.callback(shutil.rmtree, wp.root, True)
+        stack.callback(wp.drop_tables)
+        wp.install(h.build_plugin_zip(tmp / "dist"), MU_PLUGINS)
+        env = Env(wp, bridge, bridge_sink, stock_sink)
+        wp.set_constants(env.default_constants())
+        wp.php("plugins.php", "activate", h.PLUGIN)
+        stack.callback(wp.stop)
+        wp.serve()
+        yield env
+
+
+@pytest.fixture
+def env(wp_env):
+    """The session's set-up, put back to normal after each test: plugin active, default
+    constants, bridge running, spool empty."""
+    yield wp_env
+    wp_env.wp.set_constants(wp_env.default_constants())
+    wp_env.bridge.start()
+    state = wp_env.wp.driver("state")
+    if h.PLUGIN not in state["active_plugins"]:
+        wp_env.wp.activate()
+    if state["spool"]:
+        wp_env.wp.cli("wpbridge", "flush")
+
+
+class HungServer:
+    """Accepts TCP connections on loopback and never answers: a bridge that hangs."""
+
+    def __init__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+            except OSError:
+                continue
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def hung_server():
+    server = HungServer()
+    yield server
+    server.close()

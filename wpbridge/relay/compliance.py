@@ -1,0 +1,31 @@
+"""Bulk-sender rules (Gmail, Yahoo, Microsoft): one-click unsubscribe on every bulk message.
+
+For bulk mail without its own List-Unsubscribe, the bridge adds, per recipient,
+``List-Unsubscribe: <https://bridge/u/TOKEN>`` and ``List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`` (RFC 8058), and a ``List-Id`` when missing (RFC 2919). A
+sender's own List-Unsubscribe is kept as it is. (A mailto: target comes with the inbound
+mail listener that can act on it.)
+"""
+
+from __future__ import annotations
+
+import re
+
+_HEADER = re.compile(rb"^([!-9;-~]+):", re.MULTILINE)
+
+
+def header_names(raw: bytes) -> set[bytes]:
+    head = raw.partition(b"\r\n\r\n")[0]
+    return {m.group(1).lower() for m in _HEADER.finditer(head)}
+
+
+def needs_unsubscribe(raw: bytes) -> bool:
+    return b"list-unsubscribe" not in header_names(raw)
+
+
+def add_list_headers(raw: bytes, url: str, list_id: str) -> bytes:
+    extra = (f"List-Unsubscribe: <{url}>\r\n"
+             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    if b"list-id" not in header_names(raw):
+        extra += f"List-Id: <{list_id}>\r\n"
+    return extra.encode() + raw
