@@ -41,3 +41,15 @@ def test_woocommerce_context_does_not_stick_to_the_next_mail(env):
     context = env.bridge.message(plain["queued"][0]["id"])["context"]
     assert "wc_email_id" not in context and "wc_order_id" not in context
     assert context["source"] == "wp_mail"
+
+
+def test_core_mail_kind_reaches_the_bridge(env):
+    """Core mails carry the name of the core filter that built them (wp_mail_kind), so
+    the bridge classifies them by what they are, whatever the translated subject says."""
+    env.wp.driver("create-user", {"login": "kindtest", "password": "pw-kindtest-1", "role": "subscriber"})
+    result = env.wp.send(core_password_reset="kindtest")
+    assert result["result"] is True and len(result["queued"]) == 1, result
+    record = env.bridge.message(result["queued"][0]["id"])
+    assert record["context"]["wp_mail_kind"] == "retrieve_password_notification_email"
+    assert record["category"] == "transactional"
+    assert any("retrieve_password_notification_email" in reason for reason in record["reasons"])

@@ -37,7 +37,28 @@ final class Diverter {
 	 */
 	private static array $pending_context = array();
 
+	/**
+	 * Core filters that each build one kind of WordPress core mail just before its
+	 * wp_mail() call; the filter's name tells the bridge's classifier what the mail is.
+	 */
+	private const CORE_MAIL_FILTERS = array(
+		'retrieve_password_notification_email', 'wp_new_user_notification_email',
+		'wp_new_user_notification_email_admin', 'wp_password_change_notification_email',
+		'password_change_email', 'email_change_email', 'new_user_email_content',
+		'user_request_action_email_content', 'user_request_confirmed_email_content',
+		'wp_privacy_personal_data_email_content', 'user_erasure_fulfillment_email_content',
+		'comment_moderation_text', 'comment_notification_text', 'new_admin_email_content',
+		'site_admin_email_change_email', 'auto_core_update_email', 'auto_plugin_theme_update_email',
+		'automatic_updates_debug_email', 'recovery_mode_email', 'wp_installed_email',
+		'wpmu_signup_user_notification_email', 'wpmu_signup_blog_notification_email',
+		'update_welcome_email', 'update_welcome_user_email', 'newblog_notify_siteadmin',
+		'newuser_notify_siteadmin',
+	);
+
 	public static function init(): void {
+		foreach ( self::CORE_MAIL_FILTERS as $filter ) {
+			add_filter( $filter, array( self::class, 'capture_core_kind' ), PHP_INT_MAX );
+		}
 		add_filter( 'pre_wp_mail', array( self::class, 'pre_wp_mail' ), self::PRIORITY, 2 );
 		add_filter( 'woocommerce_email_headers', array( self::class, 'capture_wc_headers' ), PHP_INT_MAX, 4 );
 		add_filter( 'woocommerce_mail_callback_params', array( self::class, 'capture_wc_params' ), PHP_INT_MAX, 2 );
@@ -146,6 +167,17 @@ final class Diverter {
 			self::$pending_context = self::wc_context( $email->id, $email->object ?? null );
 		}
 		return $params;
+	}
+
+	/**
+	 * Remember which core mail the next wp_mail() sends (comment notices fire their filter
+	 * once for several recipients: only the first copy gets the kind).
+	 *
+	 * @param mixed $value Passed through unchanged.
+	 */
+	public static function capture_core_kind( $value ) {
+		self::$pending_context = array( 'wp_mail_kind' => current_filter() );
+		return $value;
 	}
 
 	/** Don't let a WooCommerce context outlive the email it came from. */

@@ -154,7 +154,11 @@ function wpbridge_test_send( array $spec ): array {
 	}
 
 	$start = microtime( true );
-	if ( isset( $spec['woo'] ) ) {
+	if ( isset( $spec['core_password_reset'] ) ) {
+		// WordPress core's own password-reset mail, sent by core for that user.
+		$result = retrieve_password( $spec['core_password_reset'] );
+		$result = true === $result;
+	} elseif ( isset( $spec['woo'] ) ) {
 		$email  = new WPBridge_Test_WC_Email( $spec['woo'] );
 		$result = $email->send( $spec['to'], $spec['subject'] ?? '', $spec['message'] ?? '', $email->get_headers(), $attachments );
 	} else {
