@@ -153,3 +153,21 @@ class Suppression(Base):
     source: Mapped[str | None] = mapped_column(Text)  # what decided it (message id, event, user)
     created_at: Mapped[datetime] = mapped_column(DateTime())
     expires_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class DkimKey(Base):
+    """A DKIM signing key of one site's sending domain; the private key is encrypted at rest
+    (AES-GCM under the bridge's secret key, like site secrets)."""
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (UniqueConstraint("site_id", "domain", "selector"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[str] = mapped_column(String(16))  # ed25519-sha256 | rsa-sha256
+    private_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[str] = mapped_column(Text)  # base64, as in the DNS record's p=
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
