@@ -34,7 +34,8 @@ def claim_times(url: str, data_dir: Path, batches: int) -> list[float]:
         t0 = time.perf_counter()
         claimed = queue.claim(engine, "bench", 200, 300, utcnow())
         times.append(time.perf_counter() - t0)
-        queue.record(engine, "bench", [queue.Outcome(c, Reply("delivered", 250, "250 ok"), utcnow(), 1)
+        messages = queue.messages_for(engine, {c.message_id for c in claimed})
+        queue.record(engine, "bench", [queue.Outcome(c, messages[c.message_id], Reply("delivered", 250, "250 ok"), 1)
                                        for c in claimed], policy, utcnow())
     engine.dispose()
     return times

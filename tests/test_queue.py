@@ -55,8 +55,9 @@ def test_claimed_rows_are_not_claimed_twice_until_the_lease_expires(app, site, e
     assert sorted(c.id for c in again) == sorted(c.id for c in first)
     # The first worker lost its lease: its late report does not overwrite the new owner's row.
     from wpbridge.relay import Reply
-    queue.record(engine, "w1", [queue.Outcome(first[0], Reply("delivered", 250, "250 ok"),
-                                         now + timedelta(days=1), 5)], RetryPolicy(), now)
+    queued = queue.messages_for(engine, [first[0].message_id])[first[0].message_id]
+    queue.record(engine, "w1", [queue.Outcome(first[0], queued, Reply("delivered", 250, "250 ok"), 5)],
+                 RetryPolicy(), now)
     from wpbridge.models import Recipient
     with app.extensions["wpbridge"].sessions() as s:
         row = s.get(Recipient, first[0].id)

@@ -171,3 +171,48 @@ class DkimKey(Base):
     public_key: Mapped[str] = mapped_column(Text)  # base64, as in the DNS record's p=
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Stat(Base):
+    """Counters recorded as mail flows, per period bucket, site, category, provider and
+    recipient domain group: ``period`` "m" (minute buckets, kept 48 h) or "h" (hourly, kept
+    90 days). ``lat_*`` count deliveries by time from accept to the provider's 2xx."""
+
+    __tablename__ = "stats"
+    __table_args__ = (UniqueConstraint("period", "bucket", "site_id", "category", "provider",
+                                       "domain_group", name="uq_stats_key"),
+                      Index("ix_stats_site_bucket", "site_id", "period", "bucket"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    period: Mapped[str] = mapped_column(String(1))
+    bucket: Mapped[datetime] = mapped_column(DateTime())
+    site_id: Mapped[int] = mapped_column(BigId)
+    category: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(64))
+    domain_group: Mapped[str] = mapped_column(String(16))
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    deferred: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    expired: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    complained: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    lat_0: Mapped[int] = mapped_column(Integer, default=0)
+    lat_1: Mapped[int] = mapped_column(Integer, default=0)
+    lat_2: Mapped[int] = mapped_column(Integer, default=0)
+    lat_3: Mapped[int] = mapped_column(Integer, default=0)
+    lat_4: Mapped[int] = mapped_column(Integer, default=0)
+    lat_5: Mapped[int] = mapped_column(Integer, default=0)
+    lat_6: Mapped[int] = mapped_column(Integer, default=0)
+    lat_7: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkerBeat(Base):
+    """Each worker's last sign of life (``/readyz``, the status page, alerts)."""
+
+    __tablename__ = "worker_beats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(DateTime())
+    started_at: Mapped[datetime] = mapped_column(DateTime())

@@ -21,6 +21,7 @@ from wpbridge.ingest.message import Submission
 from wpbridge.models import Attempt, Lane, Message, Recipient, Site, State
 from wpbridge.relay import DELIVERED, PERMANENT, Reply
 from wpbridge.route import Route
+from wpbridge.status.metrics import Tally
 
 
 @dataclass(frozen=True)
@@ -150,13 +151,15 @@ class Queued:
     mail_from: str
     raw: bytes
     category: str
+    created_at: datetime
     expires_at: datetime
 
 
 def messages_for(engine: Engine, ids: Iterable[str]) -> dict[str, Queued]:
     m, s = _MESSAGES.c, Site.__table__.c
     with engine.connect() as conn:
-        rows = conn.execute(select(m.id, m.site_id, s.name, m.mail_from, m.raw, m.category, m.expires_at)
+        rows = conn.execute(select(m.id, m.site_id, s.name, m.mail_from, m.raw, m.category,
+                                   m.created_at, m.expires_at)
                             .join_from(_MESSAGES, Site.__table__, m.site_id == s.id)
                             .where(m.id.in_(set(ids))))
         return {r.id: Queued(*r) for r in rows}
@@ -168,13 +171,15 @@ SUPPRESSED = "suppressed"  # an outcome decided before relay: the address is sup
 @dataclass(frozen=True)
 class Outcome:
     claimed: Claimed
+    message: Queued
     reply: Reply  # reply.outcome: delivered, temporary, permanent, or SUPPRESSED
-    expires_at: datetime
     duration_ms: int
     next_provider: str | None = None  # where a temporary failure is tried next
 
 
 _STATE_OF = {DELIVERED: State.delivered, PERMANENT: State.failed, SUPPRESSED: State.suppressed}
+_COUNTER = {State.delivered: "delivered", State.failed: "bounced", State.suppressed: "suppressed",
+            State.queued: "deferred", State.expired: "expired"}
 
 
 def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: RetryPolicy,
@@ -185,13 +190,18 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
     if not outcomes:
         return
     changes, attempts = [], []
+    tally = Tally()
     for o in outcomes:
         tries = o.claimed.attempts + (o.reply.outcome != SUPPRESSED)
         next_at = now
         state = _STATE_OF.get(o.reply.outcome)
         if state is None:  # temporary
             next_at = now + timedelta(seconds=policy.delay(tries))
-            state = State.expired if next_at > o.expires_at else State.queued
+            state = State.expired if next_at > o.message.expires_at else State.queued
+        latency = int((now - o.message.created_at).total_seconds() * 1000) \
+            if state is State.delivered else None
+        tally.add(o.claimed.site_id, o.message.category, o.claimed.provider,
+                  o.claimed.address.rpartition("@")[2], _COUNTER[state], latency)
         text_ = o.reply.text[:2000]
         changes.append({"rid": o.claimed.id, "worker": worker, "state": state.value,
                         "provider": o.next_provider or o.claimed.provider, "attempts": tries,
@@ -208,3 +218,4 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
                      WHERE id = :rid AND leased_by = :worker AND state = 'sending'"""),
             changes)
         conn.execute(insert(_ATTEMPTS), attempts)
+        tally.flush(conn, now)

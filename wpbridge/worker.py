@@ -16,11 +16,12 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
 from wpbridge import db, queue, suppressions
 from wpbridge.events.unsubscribe import make_token
-from wpbridge.models import utcnow
+from wpbridge.models import WorkerBeat, utcnow
 from wpbridge.relay import TEMPORARY, Delivery, Reply, compliance, open_relay
 from wpbridge.relay.providers import OUTBOX
 from wpbridge.route import route_for
@@ -89,8 +90,7 @@ class Worker:
             m = messages[c.message_id]
             reason = suppressions.blocks(suppressed.get((c.site_id, c.address.lower())), m.category)
             if reason:
-                outcomes.append(queue.Outcome(c, Reply(queue.SUPPRESSED, None, f"suppressed: {reason}"),
-                                              m.expires_at, 0))
+                outcomes.append(queue.Outcome(c, m, Reply(queue.SUPPRESSED, None, f"suppressed: {reason}"), 0))
                 continue
             alone = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
             groups[(c.provider, c.message_id, c.id if alone else None)].append(c)
@@ -111,7 +111,7 @@ class Worker:
             for c in rows:
                 reply = replies[c.id]
                 outcomes.append(queue.Outcome(
-                    c, reply, m.expires_at, ms,
+                    c, m, reply, ms,
                     route.next_provider(c.provider) if reply.outcome == TEMPORARY else None))
         queue.record(self.engine, self.name, outcomes, self.policy, utcnow())
         return len(claimed)
@@ -126,6 +126,7 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
+                    self.beat()
                     reaped = queue.reap_expired_leases(self.engine, utcnow())
                     if reaped:
                         log.warning("%d recipients had an expired lease; they are due again", reaped)
@@ -140,6 +141,15 @@ class Worker:
                     break
                 self.stopping.wait(self.settings.worker_poll)
         self.close()
+
+    def beat(self) -> None:
+        """Tell /readyz and the status page this worker is alive."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if not conn.execute(update(WorkerBeat.__table__).where(WorkerBeat.name == self.name)
+                                .values(beat_at=now)).rowcount:
+                conn.execute(insert(WorkerBeat.__table__).values(name=self.name, beat_at=now,
+                                                                 started_at=now))
 
     def stop(self, *_args) -> None:
         self.stopping.set()

@@ -23,6 +23,7 @@ from wpbridge.ingest.message import InvalidInput, Submission
 from wpbridge.models import Message, utcnow
 from wpbridge.route import route_for
 from wpbridge.sites import SiteAuth
+from wpbridge.status.metrics import Tally
 
 
 class StorageError(RuntimeError):
@@ -121,10 +122,12 @@ class GroupCommit:
 
     def _commit(self, batch) -> None:
         outcomes: list = []
+        tally = Tally()
         try:
             with self.engine.begin() as conn:
                 for site, items, _ in batch:
-                    outcomes.append(self._store_one(conn, site, items))
+                    outcomes.append(self._store_one(conn, site, items, tally))
+                tally.flush(conn, utcnow())
         except DBAPIError as exc:
             failure = StorageError(f"could not store the message: {exc.orig or exc}")
             for *_, future in batch:
@@ -140,11 +143,13 @@ class GroupCommit:
             else:
                 future.set_result(outcome)
 
-    def _store_one(self, conn, site, items):
+    def _store_one(self, conn, site, items, tally: Tally):
         for attempt in range(2):
             try:
                 with conn.begin_nested():
-                    return _store(conn, self.settings, site, items)
+                    accepted, counted = _store(conn, self.settings, site, items)
+                tally.merge(counted)
+                return accepted
             except (InvalidInput, QuotaExceeded) as exc:
                 return exc
             except IntegrityError:
@@ -155,9 +160,10 @@ class GroupCommit:
         raise AssertionError("unreachable")
 
 
-def _store(conn, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
+def _store(conn, settings, site: SiteAuth, items: list[Item]) -> tuple[list[Accepted], Tally]:
     now = utcnow()
     out: list[Accepted] = []
+    tally = Tally()
     _check_quota(conn, site, sum(len(i.submission.recipients) for i in items), now)
     m = Message.__table__.c
     for item in items:
@@ -178,10 +184,12 @@ def _store(conn, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
         cls = classify(sub.headers, sub.context, recipients=sub.recipients,
                        body=sub.raw.partition(b"\r\n\r\n")[2],
                        rules=settings.site_classify_rules.get(site.name, ()) + settings.classify_rules)
-        queue.enqueue(conn, site.id, sub, cls, route_for(settings, site.name, cls.category), now,
-                      item.idempotency_key, item.request_hash)
+        route = route_for(settings, site.name, cls.category)
+        queue.enqueue(conn, site.id, sub, cls, route, now, item.idempotency_key, item.request_hash)
+        for address in sub.recipients:
+            tally.add(site.id, cls.category, route.providers[0], address.rpartition("@")[2], "accepted")
         out.append(Accepted(sub.id, len(sub.recipients), cls.category, False))
-    return out
+    return out, tally
 
 
 def _check_quota(conn, site: SiteAuth, adding: int, now) -> None:

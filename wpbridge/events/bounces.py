@@ -1,0 +1,601 @@
+"""Bounces, complaints and auto-replies: raw message -> :class:`BounceReport`. Pure, no I/O.
+
+:func:`parse` reads, in this order of trust:
+
+1. RFC 5965 feedback reports (``multipart/report; report-type=feedback-report``) and the
+   older feedback loops that forward the complained-about message without one;
+2. provider notifications sent as mail (Amazon SES through SNS, JSON);
+3. RFC 3464 delivery status notifications: one result per ``Final-Recipient``;
+4. the bounces MTAs write for people only (qmail, Exim, Sendmail, Postfix, Exchange, Gmail,
+   Yahoo, Domino, ...): recipients and their diagnostic lines are taken from the text;
+5. RFC 3834 auto-replies, which are recognised and are no bounce.
+
+:func:`classify_reply` turns (reply code, enhanced status, diagnostic text) into
+(:class:`Group`, :class:`Reason`). The relay calls it for synchronous SMTP replies, so a
+rejection during delivery and the same rejection in a later DSN end up in the same group.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import json
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses
+from enum import StrEnum
+from html import unescape
+from typing import Iterable, Sequence
+
+from wpbridge.events import Group, Reason, RecipientResult, formats, group_for, is_permanent
+from wpbridge.events.diagnostics import GENERIC, SPECIFIC
+from wpbridge.events.status_codes import REPLY, reason_for_status
+
+
+class ReportType(StrEnum):
+    """What kind of message :func:`parse` was given."""
+
+    DSN = "dsn"                # a delivery report: RFC 3464, a provider's, or an MTA's own text
+    ARF = "arf"                # a complaint (feedback) report
+    AUTOREPLY = "autoreply"    # an automatic answer from a person's mailbox
+    NOT_BOUNCE = "not-bounce"  # ordinary mail
+    UNKNOWN = "unknown"        # looks like a bounce, but names no recipient that could be found
+
+
+@dataclass(frozen=True, slots=True)
+class BounceReport:
+    type: ReportType
+    recipients: tuple[RecipientResult, ...] = ()
+    feedback_type: str | None = None    # ARF Feedback-Type: abuse, fraud, auth-failure, ...
+    original_message_id: str | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# classify_reply: the same rules for SMTP replies, DSN fields and bounce texts
+
+_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_CODE_AND_STATUS = re.compile(
+    r"(?<![\w.\-/:\[(])([245][0-5]\d)[ -]#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
+_CODE = re.compile(r"(?<![\w.\-/:#,\[(+])([245][0-5]\d)(?=[ \t\-]|$)", re.M)
+_SPACE = re.compile(r"\s+")
+
+# A recipient can only be unknown to a server that was asked about it: a refusal while
+# connecting is about the sending host, one at MAIL FROM about the sender, and "unknown
+# user" after DATA (the address was accepted at RCPT) is the recipient's filter speaking.
+_BY_COMMAND: dict[str, dict[Reason, Reason]] = {
+    **dict.fromkeys(("connect", "ehlo", "helo"), dict.fromkeys(
+        (Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.OTHER, Reason.SYSTEM_ERROR,
+         Reason.POLICY), Reason.BLOCKED)),
+    "mail from": {Reason.USER_UNKNOWN: Reason.SENDER_REJECTED,
+                  Reason.HOST_UNKNOWN: Reason.SENDER_REJECTED},
+    "data": {Reason.USER_UNKNOWN: Reason.FILTERED},
+}
+
+
+def classify_reply(code: int | None, status: str | None, text: str) -> tuple[Group, Reason]:
+    """(group, reason) for one SMTP reply, e.g. ``(550, "5.1.1", "user unknown")``.
+
+    ``code`` and ``status`` may be None; when they are, they are looked for in ``text``.
+    """
+    if code is None or status is None:
+        found_code, found_status = reply_numbers(text)
+        code = code if code is not None else found_code
+        status = status if status is not None else found_status
+    reason = _reason(code, status, (_fold(text),))
+    return group_for(reason, is_permanent(code, status)), reason
+
+
+def reply_numbers(text: str, failures_only: bool = False) -> tuple[int | None, str | None]:
+    """The first SMTP reply code and enhanced status code in ``text``; with
+    ``failures_only``, the first 4xx or 5xx ones (a transcript also shows the 250s)."""
+    classes = "45" if failures_only else "245"
+    for m in _CODE_AND_STATUS.finditer(text):
+        if m.group(1)[0] in classes:
+            return int(m.group(1)), m.group(2)
+    code = next((int(m.group(1)) for m in _CODE.finditer(text) if m.group(1)[0] in classes), None)
+    status = next((m.group(0) for m in _STATUS.finditer(text) if m.group(1) in classes), None)
+    return code, status
+
+
+_URL = re.compile(r"\b(?:https?|ftp)://([^/\s>\])]+)[^\s>\])]*", re.I)
+
+
+def _fold(text: str) -> str:
+    """Lower case, one space between words, and links cut to their host: a server's words
+    decide, not the paths and anchors of the help pages it links to."""
+    return _SPACE.sub(" ", _URL.sub(r"\1", text)).strip().lower()
+
+
+def _first_match(table, texts: Iterable[str]) -> Reason | None:
+    for text in texts:
+        if text:
+            for reason, pattern in table:
+                if pattern.search(text):
+                    return reason
+    return None
+
+
+def _command(texts: Iterable[str]) -> str | None:
+    """The SMTP command the refusal answered, as far as the text says."""
+    found: tuple[int, str] | None = None
+    for text in texts:
+        for pattern, command in formats.SMTP_COMMAND:
+            for m in pattern.finditer(text):
+                name = command or next(g for g in m.groups() if g)
+                if found is None or m.start() >= found[0]:
+                    found = (m.start(), name.replace("_", " ").lower())
+        if found:
+            break
+    return found[1] if found else None
+
+
+def _reason(code: int | None, status: str | None, texts: Sequence[str],
+            hints: Sequence[str] = (), delayed: bool = False) -> Reason:
+    """The reason for one failure. ``texts`` are folded diagnostics, most specific first;
+    ``hints`` are folded report texts (preamble, subject) consulted only after the codes."""
+    if (status or "").startswith("2") or (code is not None and 200 <= code < 300):
+        return Reason.DELIVERED
+    reason = _first_match(SPECIFIC, texts)
+    by_status, weak = reason_for_status(status) if status else (None, False)
+    if reason is None and by_status is not None and not weak:
+        reason = by_status
+    if reason is None:
+        reason = _first_match(GENERIC, texts) or by_status
+    if reason is None:
+        reason = _first_match(SPECIFIC, hints) or REPLY.get(code)
+    if reason is None:
+        reason = Reason.EXPIRED if delayed else Reason.OTHER
+    command = _command(texts)
+    if command:
+        reason = _BY_COMMAND.get(command, {}).get(reason, reason)
+    return reason
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the message
+
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-][A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,}(?![\w-])")
+_TAGS = re.compile(r"<(?:script|style)\b.*?</(?:script|style)>|<[^>]+>", re.S | re.I)
+_FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$")
+_DSN_TEXT = re.compile(r"^(?:final|original)-recipient\s*:", re.I | re.M)
+_ORIGINAL_TYPES = frozenset({"message/rfc822", "message/global", "text/rfc822-headers",
+                             "message/rfc822-headers", "message/global-headers"})
+_DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+
+
+@dataclass
+class _Parts:
+    texts: list[str] = field(default_factory=list)      # what the report says to people
+    html: list[str] = field(default_factory=list)
+    dsn: list[str] = field(default_factory=list)        # delivery-status bodies
+    feedback: list[str] = field(default_factory=list)   # feedback-report bodies
+    original: Message | None = None                     # the returned message (or headers)
+
+
+def _decode(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        payload = part.get_payload()
+        return payload if isinstance(payload, str) else ""
+    charset = part.get_content_charset() or ("iso-2022-jp" if b"\x1b$B" in payload else "utf-8")
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _as_text(part: Message) -> str:
+    """A message/* part's body as text, whether the parser split it into blocks or not."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return "\n\n".join("\n".join(f"{k}: {v}" for k, v in block.items()) for block in payload)
+    return _decode(part)
+
+
+def _collect(part: Message, acc: _Parts) -> None:
+    ctype = part.get_content_type()
+    if ctype in _ORIGINAL_TYPES:
+        if acc.original is None:
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                acc.original = payload[0]
+            else:
+                acc.original = email.message_from_string(_decode(part).lstrip(), policy=compat32)
+    elif ctype in _DSN_TYPES:
+        acc.dsn.append(_as_text(part))
+    elif ctype == "message/feedback-report":
+        acc.feedback.append(_as_text(part))
+    elif part.get_content_maintype() == "multipart":
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                _collect(sub, acc)
+        else:  # boundaries missing or mangled: read it as the text it is
+            acc.texts.append(_decode(part))
+    elif ctype == "text/html":
+        acc.html.append(_decode(part))
+    elif part.get_content_maintype() == "text":
+        acc.texts.append(_decode(part))
+
+
+def _fields(text: str) -> list[dict[str, str]]:
+    """DSN or ARF fields as records: a new record at each blank line, and at each
+    Final-/Original-Recipient that would repeat a field the current record has."""
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                records.append(current)
+            current, name = {}, None
+            continue
+        if line[0] in " \t" and name:
+            current[name] += " " + line.strip()
+            continue
+        m = _FIELD.match(line)
+        if not m:
+            continue
+        name, value = m.group(1).lower(), m.group(2).strip()
+        starts = name in ("final-recipient", "original-recipient")
+        if starts and (name in current or "action" in current or "status" in current):
+            records.append(current)
+            current = {}
+        if name in current and name in ("original-rcpt-to", "arrival-date"):
+            current[name] += "\n" + value
+        else:
+            current.setdefault(name, value)
+    if current:
+        records.append(current)
+    return records
+
+
+def _address(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _ADDRESS.search(value.partition(";")[2] if ";" in value else value)
+    return m.group(0).strip(".").lower() if m else None
+
+
+def _header_addresses(msg: Message | None, names: Iterable[str]) -> list[str]:
+    if msg is None:
+        return []
+    values = [str(v) for name in names for v in (msg.get_all(name) or [])]
+    found = []
+    for _, addr in getaddresses(values):
+        a = _address(addr)
+        if a and a not in found:
+            found.append(a)
+    return found
+
+
+def _split_original(text: str) -> tuple[str, str]:
+    """(the report's own words, the returned message inline after them)."""
+    m = formats.ORIGINAL_STARTS.search(text)
+    cut = m.start() if m else len(text)
+    lines = text[:cut].splitlines(keepends=True)
+    offset = 0
+    for i, line in enumerate(lines):
+        if i > 0 and formats.HEADER_BLOCK.match(line) and i + 1 < len(lines) and \
+                re.match(r"^(?:[\w-]+:|[ \t])", lines[i + 1]):
+            cut = offset
+            break
+        offset += len(line)
+    return text[:cut], text[cut:]
+
+
+@dataclass
+class _Block:
+    address: str
+    lines: list[str] = field(default_factory=list)
+
+
+def _text_recipients(text: str, excluded: set[str], senders: set[str],
+                     noise: Sequence[str]) -> tuple[list[_Block], str]:
+    """Recipients named in a report's text, each with the lines about it, and the preamble.
+
+    A line naming an address starts (or continues) that address's block; the lines after
+    it, up to the next line naming another recipient, are its diagnostic. ``excluded``
+    addresses (message ids) never count. The sender's own addresses, role accounts
+    (postmaster@...) and addresses on summary lines (``To:``, ``expanded from``) only count
+    when the text names nobody else: a message sent to oneself bounces too.
+    """
+    lines = []
+    for line in text.splitlines():
+        if formats.NOT_A_RECIPIENT_LINE.match(line):
+            continue
+        for n in noise:
+            line = line.replace(n, " ")
+        found = [a.strip(".").lower() for a in _ADDRESS.findall(line)]
+        lines.append((line, [a for a in found if a not in excluded],
+                      bool(formats.SUMMARY_LINE.search(line))))
+    role = lambda a: a.partition("@")[0] in formats.ROLE_LOCALPARTS  # noqa: E731
+    for strict in (True, False):
+        blocks: dict[str, _Block] = {}
+        preamble: list[str] = []
+        current: _Block | None = None
+        for line, found, summary in lines:
+            if strict:
+                found = [] if summary else [a for a in found if a not in senders and not role(a)]
+            if found and (current is None or current.address not in found):
+                current = blocks.setdefault(found[0], _Block(found[0]))
+            (current.lines if current else preamble).append(line)
+        if blocks:
+            break
+    return list(blocks.values()), "\n".join(preamble)
+
+
+def _excluded(msg: Message, original: Message | None) -> tuple[set[str], set[str]]:
+    """(message ids, which never name a recipient; the sender's own addresses)."""
+    ids: set[str] = set()
+    for m in (msg, original):
+        if m is not None:
+            for name in ("message-id", "in-reply-to", "references"):
+                ids.update(a.lower() for a in _ADDRESS.findall(str(m.get(name, ""))))
+    senders = set(_header_addresses(msg, ("from", "to", "cc", "reply-to", "sender",
+                                          "return-path", "errors-to")))
+    senders.update(_header_addresses(original, ("from", "sender", "return-path", "reply-to",
+                                                "errors-to")))
+    return ids, senders
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    return _SPACE.sub(" ", text).strip()[:limit]
+
+
+def _result(address: str | None, status: str | None, code: int | None, diagnostic: str,
+            texts: Sequence[str], hints: Sequence[str] = (), delayed: bool = False,
+            reason: Reason | None = None) -> RecipientResult:
+    if reason is None:
+        reason = _reason(code, status, [_fold(t) for t in texts], [_fold(h) for h in hints],
+                         delayed)
+    group = group_for(reason, is_permanent(code, status, default=not delayed))
+    return RecipientResult(address=address, status=status, group=group,
+                           reason=reason, code=code, diagnostic=_one_line(diagnostic))
+
+
+def _numbers(status_field: str | None, texts: Sequence[str]) -> tuple[int | None, str | None]:
+    """Reply code and the most telling status: the DSN's own Status unless it is a
+    catch-all (X.0.0) and the server's words carry a finer one."""
+    status = None
+    if status_field:
+        m = _STATUS.search(status_field)
+        status = m.group(0) if m else None
+    code = None
+    for text in texts:
+        c, s = reply_numbers(text, failures_only=True)
+        if code is None:
+            code = c
+        if s and (status is None or status.endswith(".0.0")):
+            status = s
+        if code is not None and status is not None:
+            break
+    return code, status
+
+
+# ---------------------------------------------------------------------------------------
+# parse
+
+def parse(raw: bytes) -> BounceReport:
+    """Parse one message (as received, RFC 5322 bytes) into a report."""
+    msg = email.message_from_bytes(raw, policy=compat32)
+    parts = _Parts()
+    _collect(msg, parts)
+    if not parts.texts and parts.html:
+        parts.texts = [unescape(_TAGS.sub(" ", h)) for h in parts.html]
+    body = "\n".join(parts.texts)
+    report_text, inline = _split_original(body)
+    original = parts.original
+    if original is None and inline.strip():
+        original = email.message_from_string(
+            formats.ORIGINAL_STARTS.sub("", inline, count=1).lstrip(), policy=compat32)
+    message_id = _original_message_id(original)
+
+    if parts.feedback or _looks_like_complaint(msg, original):
+        return _parse_feedback(parts, original, message_id)
+    provider = _parse_provider_json(body)
+    if provider is not None:
+        return provider
+    subject = _decoded_header(msg, "subject")
+    hints = [subject.replace(_decoded_header(original, "subject"), " ") if original else subject]
+
+    excluded, senders = _excluded(msg, original)
+    noise = [s for s in (_decoded_header(original, "subject"),) if len(s) > 3]
+    blocks, preamble = _text_recipients(report_text, excluded, senders, noise)
+    hints.insert(0, preamble)
+    by_address = {b.address: "\n".join(b.lines) for b in blocks}
+
+    dsn_text = parts.dsn or [t for t in parts.texts if _DSN_TEXT.search(t)]
+    recipients = _parse_dsn(dsn_text, by_address, hints)
+    if recipients:
+        return BounceReport(ReportType.DSN, tuple(recipients), original_message_id=message_id)
+
+    strong = _looks_like_bounce(msg, strong_only=True)
+    if not strong and _looks_like_autoreply(msg, body):
+        return _autoreply(msg, original, message_id)
+    if not strong and not _looks_like_bounce(msg, strong_only=False, body=report_text):
+        return BounceReport(ReportType.NOT_BOUNCE)
+
+    failed = _header_addresses(msg, ("x-failed-recipients",))
+    if failed:
+        blocks = [next((b for b in blocks if b.address == a), _Block(a)) for a in failed]
+    if not blocks:
+        blocks = [_Block(a) for a in _header_addresses(original, ("to", "cc"))]
+    if not blocks:
+        return BounceReport(ReportType.UNKNOWN, original_message_id=message_id)
+    delayed = bool(re.search(r"delay|will (?:continue|keep) (?:to )?(?:retry|try)|still being retried",
+                             hints[-1] + " " + preamble, re.I))
+    results = []
+    for block in blocks:
+        text = "\n".join(block.lines) or report_text
+        code, status = _numbers(None, [text, preamble])
+        results.append(_result(block.address, status, code, text or preamble, [text], hints,
+                               delayed))
+    return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)
+
+
+def _decoded_header(msg: Message | None, name: str) -> str:
+    if msg is None or msg.get(name) is None:
+        return ""
+    try:
+        words = email.header.decode_header(str(msg.get(name)))
+        return "".join(w.decode(c or "utf-8", errors="replace") if isinstance(w, bytes) else w
+                       for w, c in words).strip()
+    except (LookupError, ValueError):
+        return str(msg.get(name))
+
+
+def _original_message_id(original: Message | None) -> str | None:
+    if original is None or not original.get("message-id"):
+        return None
+    return str(original.get("message-id")).strip()
+
+
+def _parse_dsn(texts: Sequence[str], by_address: dict[str, str],
+               hints: Sequence[str]) -> list[RecipientResult]:
+    results = []
+    for text in texts:
+        for record in _fields(text):
+            address = _address(record.get("final-recipient")) or \
+                _address(record.get("original-recipient"))
+            if address is None and not ({"final-recipient", "original-recipient"} & record.keys()):
+                continue
+            action = record.get("action", "").strip().lower()
+            diagnostic = record.get("diagnostic-code", "")
+            words = diagnostic.partition(";")[2] if ";" in diagnostic[:20] else diagnostic
+            block = by_address.get(address or "", "")
+            if action in ("delivered", "relayed", "expanded"):
+                code, status = reply_numbers(words)
+                status = _STATUS.search(record.get("status", "")) or status
+                status = status.group(0) if isinstance(status, re.Match) else status
+                results.append(_result(address, status, code, words, (), reason=Reason.DELIVERED))
+                continue
+            code, status = _numbers(record.get("status"), [words, block])
+            results.append(_result(address, status, code, words or block, [diagnostic, block],
+                                   hints, action == "delayed"))
+    return results
+
+
+def _looks_like_bounce(msg: Message, strong_only: bool, body: str = "") -> bool:
+    sender = _header_addresses(msg, ("from",))
+    local = sender[0].partition("@")[0] if sender else ""
+    name = str(msg.get("from", ""))
+    if formats.DAEMON_SENDER.match(local) or formats.DAEMON_NAME.search(name) or not sender:
+        return True
+    if msg.get("x-failed-recipients") or msg.get_content_type() == "multipart/report":
+        return True
+    if formats.BOUNCE_SUBJECT.search(_decoded_header(msg, "subject")):
+        return True
+    return not strong_only and bool(formats.BOUNCE_BODY.search(body))
+
+
+def _looks_like_autoreply(msg: Message, body: str) -> bool:
+    for name, pattern in formats.AUTOREPLY_HEADERS:
+        if any(pattern.search(str(v)) for v in msg.get_all(name) or []):
+            return True
+    hints = sum(1 for name, pattern in formats.AUTOREPLY_HINT_HEADERS
+                if any(pattern.search(str(v)) for v in msg.get_all(name) or []))
+    hints += bool(formats.AUTOREPLY_SUBJECT.search(_decoded_header(msg, "subject")))
+    hints += bool(formats.AUTOREPLY_BODY.search(body[:4000]))
+    return hints >= 2
+
+
+def _autoreply(msg: Message, original: Message | None, message_id: str | None) -> BounceReport:
+    sender = _header_addresses(msg, ("from",)) or _header_addresses(msg, ("reply-to", "sender"))
+    result = RecipientResult(address=sender[0] if sender else None, status=None,
+                             group=Group.AUTOREPLY, reason=Reason.AUTOREPLY,
+                             diagnostic=_one_line(_decoded_header(msg, "subject")))
+    return BounceReport(ReportType.AUTOREPLY, (result,), original_message_id=message_id)
+
+
+def _looks_like_complaint(msg: Message, original: Message | None) -> bool:
+    if original is not None and any(original.get(h) for h in formats.COMPLAINT_ORIGINAL_RECIPIENT):
+        return True
+    return bool(formats.COMPLAINT_SUBJECT.search(_decoded_header(msg, "subject"))) and \
+        original is not None
+
+
+def _parse_feedback(parts: _Parts, original: Message | None,
+                    message_id: str | None) -> BounceReport:
+    fields: dict[str, str] = {}
+    for text in parts.feedback:
+        for record in _fields(text):
+            for k, v in record.items():
+                fields.setdefault(k, v)
+    feedback_type = (fields.get("feedback-type") or "abuse").strip().lower()
+    addresses = [a for v in fields.get("original-rcpt-to", "").splitlines() if (a := _address(v))]
+    if not addresses:
+        addresses = _header_addresses(original, formats.COMPLAINT_ORIGINAL_RECIPIENT) or \
+            _header_addresses(original, ("to",))
+    results = tuple(RecipientResult(address=a, status=None, group=Group.COMPLAINT,
+                                    reason=Reason.COMPLAINT, diagnostic=feedback_type)
+                    for a in dict.fromkeys(addresses)) or \
+        (RecipientResult(address=None, status=None, group=Group.COMPLAINT, reason=Reason.COMPLAINT,
+                         diagnostic=feedback_type),)
+    return BounceReport(ReportType.ARF, results, feedback_type=feedback_type,
+                        original_message_id=message_id)
+
+
+# Amazon SES bounceSubType -> reason, for when the diagnostic says nothing more.
+_SES_SUBTYPES = {
+    "noemail": Reason.USER_UNKNOWN, "suppressed": Reason.USER_UNKNOWN,
+    "onaccountsuppressionlist": Reason.USER_UNKNOWN, "mailboxfull": Reason.MAILBOX_FULL,
+    "messagetoolarge": Reason.TOO_BIG, "contentrejected": Reason.CONTENT,
+    "attachmentrejected": Reason.VIRUS,
+}
+
+
+def _parse_provider_json(body: str) -> BounceReport | None:
+    """An Amazon SES notification (bare, or wrapped in an SNS envelope) sent by mail."""
+    start = body.find("{")
+    if start < 0 or "notificationType" not in body and "eventType" not in body:
+        return None
+    try:
+        data, _ = json.JSONDecoder().raw_decode(body[start:])
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("Message"), str):
+        try:
+            data = json.loads(data["Message"])
+        except ValueError:
+            return None
+    if not isinstance(data, dict):
+        return None
+    kind = str(data.get("notificationType") or data.get("eventType") or "").lower()
+    message_id = (data.get("mail") or {}).get("messageId")
+    if kind == "bounce":
+        bounce = data.get("bounce") or {}
+        delayed = str(bounce.get("bounceType", "")).lower() == "transient"
+        subtype = _SES_SUBTYPES.get(str(bounce.get("bounceSubType", "")).lower())
+        results = []
+        for r in bounce.get("bouncedRecipients") or []:
+            diagnostic = str(r.get("diagnosticCode") or "")
+            code, status = _numbers(r.get("status"), [diagnostic])
+            result = _result(_address(r.get("emailAddress")), status, code, diagnostic,
+                             [diagnostic], delayed=delayed)
+            if result.reason is Reason.OTHER and subtype:
+                result = _result(result.address, status, code, diagnostic, (), reason=subtype)
+            results.append(result)
+        return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)
+    if kind == "complaint":
+        complaint = data.get("complaint") or {}
+        feedback_type = str(complaint.get("complaintFeedbackType") or "abuse").lower()
+        results = tuple(RecipientResult(_address(r.get("emailAddress")), None, Group.COMPLAINT,
+                                        Reason.COMPLAINT, diagnostic=feedback_type)
+                        for r in complaint.get("complainedRecipients") or [])
+        return BounceReport(ReportType.ARF, results, feedback_type=feedback_type,
+                            original_message_id=message_id)
+    if kind == "delivery":
+        delivery = data.get("delivery") or {}
+        response = str(delivery.get("smtpResponse") or "")
+        code, status = reply_numbers(response)
+        results = tuple(RecipientResult(_address(a), status, Group.DELIVERED, Reason.DELIVERED,
+                                        code, _one_line(response))
+                        for a in delivery.get("recipients") or [])
+        return BounceReport(ReportType.DSN, results, original_message_id=message_id)
+    return None

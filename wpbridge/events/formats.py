@@ -1,0 +1,129 @@
+"""How reports look when they are not (only) the RFC formats: the marks that tell a bounce,
+an auto-reply or a complaint from ordinary mail, and where the returned copy begins.
+
+Each table is data for :mod:`wpbridge.events.bounces`; supporting another MTA's wording is
+one more row. Patterns are matched case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE | re.MULTILINE
+
+# Local parts and display names of the systems that send bounces.
+DAEMON_SENDER = re.compile(
+    r"^(?:mailer-?daemon|mail-?daemon|postmaster|post_master|poostmaster|mail\.delivery\.system|"
+    r"mail-?delivery(?:-?(?:system|subsystem))?|bounces?|bounce-notification|mdaemon|"
+    r"mail(?:er)?-?(?:delivery|admin)|nobody|double-bounce|mailadmin|administrator)$", re.I)
+DAEMON_NAME = re.compile(
+    r"mail delivery (?:sub)?system|mailer[- ]daemon|mail administrator|postmaster|"
+    r"system administrator|delivery status|internet mail delivery|mail deliver system", re.I)
+
+# Subjects of non-delivery reports in several languages.
+BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status )?(?:notification|failure|failed|report|has failed|problem)|"
+    r"(?:failure|failed|returned|rejected) (?:notice|delivery|mail)|delivery failure|failure delivery|"
+    r"mail delivery failed|returned mail|returning message to sender|non[- ]?deliver|nondeliver|"
+    r"could not (?:be )?deliver|mail system error|delivery notification|not (?:be )?delivered|"
+    r"delayed mail|warning: could not|message (?:not delivered|delayed|status)|unzustellbar|"
+    r"non remis|non recapitabile|no entregado|onbestelbaar|недоставлен|配信|不達|error sending|"
+    r"mail failure|^(?:fw: )?failure|see transcript|postmaster notify|returned to sender|"
+    r"bounce|could not send", _I)
+
+# First lines of the human-readable text of bounces whose senders add no DSN.
+BOUNCE_BODY = re.compile(
+    r"this is the (?:qmail-send|mail delivery|postfix) (?:program|system|agent)|"
+    r"this message was created automatically by mail delivery software|"
+    r"(?:could not|couldn'?t|unable to|wasn'?t able to|were unable to) (?:be )?deliver(?:ed)?|"
+    r"delivery (?:to the following recipients? (?:failed|has been delayed)|has failed|failed)|"
+    r"(?:message|mail) (?:could not|can ?not|was not|couldn'?t) be delivered|"
+    r"the following (?:addresses|recipients?|address\(es\)) (?:had|failed|could not|cannot|was|were)|"
+    r"permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|undeliverable|non-?delivery|"
+    r"returned mail|transcript of session follows|delivery status notification|"
+    r"your message (?:did not reach|wasn'?t delivered|could not|has been (?:returned|rejected|blocked))|"
+    r"failed to deliver|i'?m afraid i wasn'?t able|the original message was received at|"
+    r"(?:mail|message) delivery (?:has )?failed|error (?:transferring|delivering)|"
+    r"delivery has been delayed|was not delivered|has not been delivered|"
+    r"user unknown|no such user|host unknown|mailbox (?:is )?full", _I)
+
+# Lines where the returned copy of the original message starts; the report's own words end.
+ORIGINAL_STARTS = re.compile(
+    r"^\s*(?:[-=_*>]{2,}.{0,20})?(?:below this line is a copy of the message|"
+    r"(?:this is a )?copy of (?:the |your )?(?:original )?message|original message(?: headers| follows)?|"
+    r"(?:the )?(?:headers? of the )?original message(?: headers)?|unsent message below|"
+    r"returned (?:message|mail|content)|undelivered message (?:attached|headers)|"
+    r"(?:original|returned) (?:message )?headers?|message header follows|"
+    r"the header of the original message|included is a copy of the message header|"
+    r"the text you sent follows|your message (?:reads|follows)|"
+    r"(?:the )?(?:original )?message headers? (?:follows?|(?:is|are) following|below)|"
+    r"(?:the )?headers? of (?:the|your) (?:original|returned) message(?: (?:is|are) following| follows?)?|"
+    r"原文|元のメッセージ|исходное сообщение)[-:= .]*$|"
+    r"^content-type: (?:message/rfc822|text/rfc822-headers)", _I)
+# A header block of the returned message, when no separator line announces it.
+HEADER_BLOCK = re.compile(
+    r"^(?:return-path|received|dkim-signature|x-received|authentication-results|arc-seal|"
+    r"delivered-to):[ \t]", _I)
+
+# Lines that name a report's own plumbing, not a recipient.
+NOT_A_RECIPIENT_LINE = re.compile(
+    r"^\s*(?:message-id|in-reply-to|references|from|sender|reply-to|return-path|"
+    r"reporting-mta|received-from-mta|arrival-date|x-postfix-sender|received|date|"
+    r"original-envelope-id|subject|x-[\w-]*(?:id|sender)):", re.I)
+
+# Lines that repeat the returned message's headers or name an address a recipient was
+# expanded from: their addresses are recipients only when no other line names one.
+SUMMARY_LINE = re.compile(r"^\s*(?:to|cc|addressed to|original-recipient)\s*:|expanded from|"
+                          r"forwarded from|aliased from", re.I)
+
+# Role accounts named in help text ("contact postmaster@...") rather than as recipients.
+ROLE_LOCALPARTS = frozenset({"postmaster", "mailer-daemon", "abuse", "hostmaster", "root"})
+
+# The SMTP command a server was answering when it refused (last mention wins).
+SMTP_COMMAND = (
+    (re.compile(r"in reply to (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo|rset|quit)\b|"
+                r"after (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo)\b|"
+                r">>> ?(data|rcpt to|mail from|ehlo|helo)\b|"
+                r"\[(rcpt_to|mail_from|data)\]|in (rcpt to|mail from|data) (?:phase|stage)", re.I), None),
+    # Pipelining: the RCPT refusal is read after DATA went out, then DATA finds no recipient.
+    (re.compile(r"[45]\d\d[ -](?:\d\.\d\.\d+ )?.{0,12}(?:need (?:rcpt|recipient)|no valid recipients?|"
+                r"no recipients|valid rcpt command)", re.I), "rcpt to"),
+    (re.compile(r"does not like recipient|rcpt to:? ?<?[^>\s]+>?:? ?(?:rejected|failed|refused)|"
+                r"during rcpt", re.I), "rcpt to"),
+    (re.compile(r"does not like sender|sender was rejected|during mail from", re.I), "mail from"),
+    (re.compile(r"failed after i sent the message|after i sent the message|during data|"
+                r"after end of data|message body", re.I), "data"),
+    (re.compile(r"after initial connection|greeting failed|refused to talk to me|"
+                r"during (?:connection|helo|ehlo)", re.I), "connect"),
+)
+
+# RFC 3834 auto-replies. One of these headers decides; weak hints (the subject, the body,
+# the headers in AUTOREPLY_HINT_HEADERS) only count two at a time.
+AUTOREPLY_HEADERS = (
+    ("auto-submitted", re.compile(r"^\s*auto-replied", re.I)),
+    ("x-autoreply", re.compile(r"^\s*(?:yes|true|1)", re.I)),
+    ("x-autorespond", re.compile(r".", re.I)),
+    ("x-autoresponder", re.compile(r".", re.I)),
+    ("x-mail-autoreply", re.compile(r".", re.I)),
+    ("x-autogenerated", re.compile(r"reply", re.I)),
+    ("precedence", re.compile(r"auto[-_]?reply", re.I)),
+    ("x-apple-action", re.compile(r"vacation", re.I)),
+)
+AUTOREPLY_HINT_HEADERS = (
+    ("auto-submitted", re.compile(r"^\s*auto-", re.I)),
+    ("x-ms-exchange-inbox-rules-loop", re.compile(r".", re.I)),
+)
+AUTOREPLY_SUBJECT = re.compile(
+    r"auto(?:matic|matische)?[- _]?(?:reply|replied|response|answer|antwort)|autoreply|"
+    r"out of (?:the )?office|vacation|away (?:from|until)|abwesen|réponse automatique|"
+    r"respuesta automática|risposta automatica|automatisch antwoord|自動返信|不在", re.I)
+AUTOREPLY_BODY = re.compile(
+    r"(?:i am|i'?m|i will be) (?:currently |now )?(?:out of (?:the )?office|away|on (?:vacation|holiday|leave)|"
+    r"traveling|travelling|only sleeping|not in the office)|"
+    r"(?:return|back) (?:to the office )?on|limited access to (?:e-?mail|my mail)|"
+    r"will (?:respond|reply|get back to you) (?:to you )?(?:upon|when|as soon)", re.I)
+
+# Complaint reports that are not RFC 5965 multipart/report (older feedback loops).
+COMPLAINT_SUBJECT = re.compile(
+    r"complaint about message|abuse report|spam report|feedback (?:loop|report)|junk report", re.I)
+COMPLAINT_ORIGINAL_RECIPIENT = ("x-hmxmroriginalrecipient", "x-original-rcpt-to")
