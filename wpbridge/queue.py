@@ -20,6 +20,10 @@ from wpbridge.classify import Classification
 from wpbridge.ingest.message import Submission
 from wpbridge.models import Attempt, Lane, Message, Recipient, Site, State
 from wpbridge.relay import DELIVERED, PERMANENT, Reply
+from wpbridge.events import Group, Reason, RecipientResult
+from wpbridge.events.bounces import classify_reply, reply_numbers
+from wpbridge.events.policy import Observed, Policy
+from wpbridge.events.policy import apply as events_policy_apply
 from wpbridge.route import Route
 from wpbridge.status.metrics import Tally
 
@@ -183,13 +187,15 @@ _COUNTER = {State.delivered: "delivered", State.failed: "bounced", State.suppres
 
 
 def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: RetryPolicy,
-           now: datetime) -> None:
+           now: datetime, events_policy: Policy = Policy()) -> None:
     """Store the outcomes: one attempt row each, the new state per recipient. Temporary
     failures are retried after ``policy.delay`` unless that would pass the message's
-    expiry. Rows whose lease this worker lost are left to their new owner."""
+    expiry. A recipient that failed or expired becomes a bounce event, judged by the same
+    rules as bounce messages (and may land on the suppression list). Rows whose lease this
+    worker lost are left to their new owner."""
     if not outcomes:
         return
-    changes, attempts = [], []
+    changes, attempts, bounces = [], [], []
     tally = Tally()
     for o in outcomes:
         tries = o.claimed.attempts + (o.reply.outcome != SUPPRESSED)
@@ -202,6 +208,8 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
             if state is State.delivered else None
         tally.add(o.claimed.site_id, o.message.category, o.claimed.provider,
                   o.claimed.address.rpartition("@")[2], _COUNTER[state], latency)
+        if state in (State.failed, State.expired):
+            bounces.append(_bounce(o, state))
         text_ = o.reply.text[:2000]
         changes.append({"rid": o.claimed.id, "worker": worker, "state": state.value,
                         "provider": o.next_provider or o.claimed.provider, "attempts": tries,
@@ -219,3 +227,15 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
             changes)
         conn.execute(insert(_ATTEMPTS), attempts)
         tally.flush(conn, now)
+        events_policy_apply(conn, bounces, events_policy, now)
+
+
+def _bounce(o: Outcome, state: State) -> Observed:
+    if state is State.expired:
+        group, reason = Group.SOFT, Reason.EXPIRED
+    else:
+        group, reason = classify_reply(o.reply.code, None, o.reply.text)
+    _, status = reply_numbers(o.reply.text)
+    return Observed(o.claimed.site_id, RecipientResult(
+        o.claimed.address.lower(), status, group, reason, o.reply.code, o.reply.text[:500]),
+        "relay", o.message.id)

@@ -7,6 +7,7 @@ Configured in the TOML file; a site's own table overrides the global one::
     [routes.bulk]
     providers = ["bulk-ses", "default"]
     return_path = "bounces.example.com"     # a domain (bounce@<it>) or an address
+    verp = true                             # b+<recipient>-<sig>@return_path, per recipient
     max_age = 86400
 
     [sites."shop.example.com".routes.transactional]
@@ -29,6 +30,7 @@ class Route:
     lane: int
     max_age: float
     return_path: str | None = None
+    verp: bool = False  # one envelope sender per recipient at the return_path domain
 
     def envelope_sender(self, mail_from: str) -> str:
         if not self.return_path:
@@ -51,10 +53,13 @@ def parse_routes(table: Mapping[str, Any], where: str) -> dict[str, dict[str, An
         if category not in CATEGORIES:
             raise SettingsError(f"{where}: unknown category {category!r} in [routes]; use one of "
                                 f"{', '.join(CATEGORIES)}")
-        unknown = set(values) - {"providers", "lane", "max_age", "return_path"}
+        unknown = set(values) - {"providers", "lane", "max_age", "return_path", "verp"}
         if unknown:
             raise SettingsError(f"{where}: [routes.{category}] has unknown keys {sorted(unknown)}; "
-                                "use providers, lane, max_age, return_path")
+                                "use providers, lane, max_age, return_path, verp")
+        if values.get("verp") and "@" in str(values.get("return_path") or "@"):
+            raise SettingsError(f"{where}: [routes.{category}] verp needs return_path set to the "
+                                "bounce domain (not an address), e.g. return_path = \"bounces.example.com\"")
         if "providers" in values and (not isinstance(values["providers"], list) or not values["providers"]):
             raise SettingsError(f"{where}: [routes.{category}] providers must be a non-empty list of names")
         if "lane" in values and values["lane"] not in CATEGORIES:
@@ -71,4 +76,5 @@ def route_for(settings, site_name: str, category: str) -> Route:
         lane=Lane[values.get("lane", category)].value,
         max_age=float(values.get("max_age", settings.max_age)),
         return_path=values.get("return_path"),
+        verp=bool(values.get("verp")),
     )

@@ -61,6 +61,12 @@ class Settings:
     # [[classify.rules]] for every site; [[sites.NAME.classify.rules]] for one (checked first).
     classify_rules: tuple[Rule, ...] = ()
     site_classify_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    # Bounce handling: VERP domains whose MX is the bounce listener, and the policy.
+    bounce_domains: tuple[str, ...] = ()
+    bounce_listen: str = "127.0.0.1:2525"
+    soft_limit: int = 3
+    soft_days: float = 7.0
+    soft_suppress_days: float = 30.0
     # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
     public_url: str = ""
 
@@ -81,9 +87,10 @@ class Settings:
 
 
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
-        "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections"}
+        "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
+        "soft_limit"}
 _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
-          "max_age", "worker_lease", "worker_poll"}
+          "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days"}
 _BOOL = {"tls_verify"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules"}
@@ -153,6 +160,10 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
                 if providers and name not in providers:
                     raise SettingsError(f"{config_path}: [{where}.{category}] names provider {name!r}, "
                                         f"which is not configured; add [providers.{name}]")
+                if values.get("verp") and name in providers and not providers[name].keeps_envelope:
+                    raise SettingsError(f"{config_path}: [{where}.{category}] uses verp, but provider "
+                                        f"{name!r} replaces the envelope sender; its bounces come by "
+                                        "webhook: remove verp from this route")
     return settings
 
 
@@ -162,6 +173,9 @@ def _convert(name: str, raw: Any, source: str) -> Any:
             return int(raw)
         if name in _FLOAT:
             return float(raw)
+        if name == "bounce_domains":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return tuple(d.strip().lower() for d in items if d.strip())
         if name in _BOOL:
             if isinstance(raw, bool):
                 return raw

@@ -20,6 +20,8 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
 from wpbridge import db, queue, suppressions
+from wpbridge.events import verp
+from wpbridge.events.policy import Policy
 from wpbridge.events.unsubscribe import make_token
 from wpbridge.models import WorkerBeat, utcnow
 from wpbridge.relay import TEMPORARY, Delivery, Reply, compliance, open_relay
@@ -36,6 +38,7 @@ class Worker:
         self.engine = engine or db.make_engine(settings)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.policy = queue.RetryPolicy.from_settings(settings)
+        self.events_policy = Policy.from_settings(settings)
         self.stopping = threading.Event()
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max(1, settings.worker_connections),
@@ -86,25 +89,28 @@ class Worker:
         # One SMTP transaction per message and provider; bulk mail that gets a one-click
         # unsubscribe header of its own goes one recipient at a time.
         groups: dict[tuple, list[queue.Claimed]] = defaultdict(list)
+        routes = {}
         for c in claimed:
             m = messages[c.message_id]
+            route = routes[c.message_id] = route_for(self.settings, m.site_name, m.category)
             reason = suppressions.blocks(suppressed.get((c.site_id, c.address.lower())), m.category)
             if reason:
                 outcomes.append(queue.Outcome(c, m, Reply(queue.SUPPRESSED, None, f"suppressed: {reason}"), 0))
                 continue
-            alone = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
+            unsubscribe = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
+            alone = unsubscribe or route.verp
             groups[(c.provider, c.message_id, c.id if alone else None)].append(c)
         futures = []
         for (provider_name, message_id, alone), rows in groups.items():
-            m = messages[message_id]
-            route = route_for(self.settings, m.site_name, m.category)
+            m, route = messages[message_id], routes[message_id]
             raw = m.raw
-            if alone:
+            if alone and m.category == "bulk" and compliance.needs_unsubscribe(raw):
                 token = make_token(self.settings.secret_key, m.site_id, rows[0].address, m.id)
                 raw = compliance.add_list_headers(raw, f"{self.settings.public_base}/u/{token}",
                                                   f"{m.category}.{m.site_name}")
-            delivery = Delivery(m.id, route.envelope_sender(m.mail_from), raw,
-                                tuple((c.id, c.address) for c in rows))
+            mail_from = (verp.address(self.settings.secret_key, alone, route.return_path)
+                         if route.verp else route.envelope_sender(m.mail_from))
+            delivery = Delivery(m.id, mail_from, raw, tuple((c.id, c.address) for c in rows))
             futures.append((rows, route, m, self.pool.submit(self._deliver, provider_name, delivery)))
         for rows, route, m, future in futures:
             replies, ms = future.result()
@@ -113,7 +119,7 @@ class Worker:
                 outcomes.append(queue.Outcome(
                     c, m, reply, ms,
                     route.next_provider(c.provider) if reply.outcome == TEMPORARY else None))
-        queue.record(self.engine, self.name, outcomes, self.policy, utcnow())
+        queue.record(self.engine, self.name, outcomes, self.policy, utcnow(), self.events_policy)
         return len(claimed)
 
     def run(self, idle_exit: bool = False) -> None:

@@ -18,15 +18,17 @@ SCHEMES = {
     "smtps": ("implicit", 465),
 }
 
-# preset -> (host template, port, tls mode, default username). {region} is filled in.
+# preset -> (host template, port, tls mode, default username, keeps the envelope sender).
+# {region} is filled in. Providers that put their own Return-Path (and report bounces by
+# webhook instead) cannot carry VERP addresses.
 PRESETS = {
-    "sendgrid": ("smtp.sendgrid.net", 587, "starttls", "apikey"),
-    "ses": ("email-smtp.{region}.amazonaws.com", 587, "starttls", None),
-    "mailgun": ("smtp.mailgun.org", 587, "starttls", None),
-    "mailgun-eu": ("smtp.eu.mailgun.org", 587, "starttls", None),
-    "google-workspace": ("smtp-relay.gmail.com", 587, "starttls", None),
-    "postmark": ("smtp.postmarkapp.com", 587, "starttls", None),
-    "brevo": ("smtp-relay.brevo.com", 587, "starttls", None),
+    "sendgrid": ("smtp.sendgrid.net", 587, "starttls", "apikey", False),
+    "ses": ("email-smtp.{region}.amazonaws.com", 587, "starttls", None, False),
+    "mailgun": ("smtp.mailgun.org", 587, "starttls", None, False),
+    "mailgun-eu": ("smtp.eu.mailgun.org", 587, "starttls", None, False),
+    "google-workspace": ("smtp-relay.gmail.com", 587, "starttls", None, True),
+    "postmark": ("smtp.postmarkapp.com", 587, "starttls", None, False),
+    "brevo": ("smtp-relay.brevo.com", 587, "starttls", None, False),
 }
 PRESET_DEFAULT_REGION = {"ses": "us-east-1"}
 
@@ -41,6 +43,7 @@ class ProviderConfig:
     username: str | None = None
     password: str | None = None
     helo: str | None = None
+    keeps_envelope: bool = True
 
     def __repr__(self) -> str:  # never print the password
         return (f"ProviderConfig(name={self.name!r}, kind={self.kind!r}, host={self.host!r}, "
@@ -76,10 +79,11 @@ def parse_provider(name: str, table: Mapping[str, Any]) -> ProviderConfig:
     if preset == "mailgun" and suffix == "eu":
         preset, suffix = "mailgun-eu", ""
     if preset in PRESETS and not suffix.startswith("//"):
-        host, port, tls, default_user = PRESETS[preset]
+        host, port, tls, default_user, keeps = PRESETS[preset]
         region = suffix or region or PRESET_DEFAULT_REGION.get(preset, "")
         return ProviderConfig(name=name, kind="smtp", host=host.format(region=region), port=port,
-                              tls=tls, username=username or default_user, password=password)
+                              tls=tls, username=username or default_user, password=password,
+                              keeps_envelope=keeps)
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise SettingsError(

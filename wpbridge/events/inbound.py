@@ -1,0 +1,79 @@
+"""The bounce listener: an SMTP server (aiosmtpd) for the bounce domain's MX.
+
+It takes mail only for valid VERP addresses (see :mod:`wpbridge.events.verp`), parses each
+message as a bounce, complaint or auto-reply, and applies the site's policy; 250 only after
+the events are committed. It relays nothing and needs no AUTH: it is a final destination.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from wpbridge.events import RecipientResult
+from wpbridge.events.bounces import ReportType, parse
+from wpbridge.events.policy import Observed, Policy, apply
+from wpbridge.events import verp
+from wpbridge.models import Recipient, utcnow
+
+log = logging.getLogger("wpbridge.bounces")
+MAX_BOUNCE_BYTES = 10 * 1024 * 1024
+_SOURCE = {ReportType.DSN: "dsn", ReportType.ARF: "arf", ReportType.AUTOREPLY: "autoreply"}
+
+
+class BounceHandler:
+    def __init__(self, engine, settings):
+        self.engine, self.settings = engine, settings
+        self.domains = frozenset(d.lower() for d in settings.bounce_domains)
+        self.policy = Policy.from_settings(settings)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if verp.recipient_id(self.settings.secret_key, address, self.domains) is None:
+            return "550 5.1.1 No such bounce address here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if len(envelope.original_content or b"") > MAX_BOUNCE_BYTES:
+            return "552 5.3.4 Bounce too large"
+        try:
+            self.receive(envelope.rcpt_tos, envelope.original_content)
+        except Exception:  # the one catch-all: the sender will retry, nothing is lost
+            log.exception("could not record a bounce")
+            return "451 4.3.0 Could not record the bounce, try again later"
+        return "250 2.0.0 Bounce recorded"
+
+    def receive(self, rcpt_tos: list[str], raw: bytes) -> list[str]:
+        """Parse and apply one inbound message; returns what was suppressed."""
+        report = parse(raw)
+        if report.type not in _SOURCE:
+            log.info("message to %s is not a bounce (%s); ignored", rcpt_tos, report.type)
+            return []
+        rids = [verp.recipient_id(self.settings.secret_key, a, self.domains) for a in rcpt_tos]
+        r = Recipient.__table__.c
+        now = utcnow()
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(r.id, r.site_id, r.message_id, r.address)
+                                .where(r.id.in_([rid for rid in rids if rid is not None]))).all()
+            observed = []
+            for row in rows:
+                # The VERP address says whom the bounce is about; the report's own words say why.
+                mine = [x for x in report.recipients if x.address in (None, row.address.lower())]
+                result = (mine or list(report.recipients) or [None])[0]
+                if result is None:
+                    continue
+                observed.append(Observed(row.site_id, RecipientResult(
+                    row.address.lower(), result.status, result.group, result.reason, result.code,
+                    result.diagnostic), _SOURCE[report.type], row.message_id,
+                    raw.decode("utf-8", "replace")[:100_000]))
+            return apply(conn, observed, self.policy, now)
+
+
+def start_listener(engine, settings, host: str, port: int) -> Controller:
+    controller = Controller(BounceHandler(engine, settings), hostname=host, port=port,
+                            data_size_limit=MAX_BOUNCE_BYTES, server_hostname=settings.bounce_domains[0]
+                            if settings.bounce_domains else None)
+    controller.start()
+    return controller

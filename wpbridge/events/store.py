@@ -1,0 +1,29 @@
+"""Where events are kept: one row per recipient result, whatever brought it (a reply during
+relay, a DSN, an ARF report, a provider webhook), with the raw payload for people to read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wpbridge.models import Base, BigId
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_site_address", "site_id", "address", "group", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))  # lower-cased
+    group: Mapped[str] = mapped_column(String(16))  # hard | soft | block | complaint | autoreply | delivered
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(32))  # relay | dsn | arf | autoreply | webhook:<provider>
+    diagnostic: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)  # the payload as received
+    created_at: Mapped[datetime] = mapped_column()
