@@ -323,3 +323,115 @@ def send_test(site_name, to, sender, url) -> None:
     if resp.status_code != 202:
         raise click.ClickException(f"the bridge answered {resp.status_code}: {resp.text}")
     click.echo(f"queued as {resp.json()['id']}")
+
+
+@main.group("suppressions")
+def suppressions_group() -> None:
+    """A site's suppression list (addresses the bridge will not send to)."""
+
+
+def _site_id(settings, name: str) -> int:
+    with _sessions(settings)() as session:
+        try:
+            return sites.get(session, name).id
+        except sites.SiteError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@suppressions_group.command("list")
+@click.option("--site", "site_name", required=True)
+@click.option("--reason", help="Only this reason (unsubscribe, hard_bounce, complaint, ...).")
+@click.option("--json", "as_json", is_flag=True)
+def suppressions_list(site_name, reason, as_json) -> None:
+    """List a site's suppressions, newest first."""
+    from wpbridge import suppressions
+
+    settings = _settings()
+    site_id = _site_id(settings, site_name)
+    with db.make_engine(settings).connect() as conn:
+        rows = suppressions.listing(conn, site_id, reason=reason, limit=10**9)
+    for r in rows:
+        click.echo(json.dumps(r) if as_json else f"{r['address']}\t{r['scope']}\t{r['reason']}\t{r['created_at']}")
+
+
+@suppressions_group.command("add")
+@click.option("--site", "site_name", required=True)
+@click.option("--scope", type=click.Choice(["all", "bulk"]), default="all", show_default=True)
+@click.option("--reason", default="manual", show_default=True)
+@click.argument("addresses", nargs=-1, required=True)
+def suppressions_add(site_name, scope, reason, addresses) -> None:
+    """Suppress addresses for a site."""
+    _import_rows(site_name, [{"address": a, "scope": scope, "reason": reason} for a in addresses])
+
+
+@suppressions_group.command("remove")
+@click.option("--site", "site_name", required=True)
+@click.option("--scope", type=click.Choice(["all", "bulk"]), help="Only this scope.")
+@click.argument("addresses", nargs=-1, required=True)
+def suppressions_remove(site_name, scope, addresses) -> None:
+    """Take addresses off a site's list."""
+    from wpbridge import suppressions
+
+    settings = _settings()
+    site_id = _site_id(settings, site_name)
+    with db.make_engine(settings).begin() as conn:
+        removed = sum(suppressions.remove(conn, site_id, a, scope) for a in addresses)
+    click.echo(f"removed {removed} entr{'y' if removed == 1 else 'ies'}")
+
+
+@suppressions_group.command("import")
+@click.option("--site", "site_name", required=True)
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def suppressions_import(site_name, csv_file) -> None:
+    """Import a CSV with a header row: address[,scope][,reason] (scope all or bulk)."""
+    import csv
+
+    reader = csv.DictReader(csv_file)
+    if not reader.fieldnames or "address" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise click.ClickException("the CSV needs a header row with an 'address' column "
+                                   "(optional: scope, reason)")
+    rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    _import_rows(site_name, rows)
+
+
+@suppressions_group.command("export")
+@click.option("--site", "site_name", required=True)
+@click.argument("csv_file", type=click.File("w"), default="-")
+def suppressions_export(site_name, csv_file) -> None:
+    """Write the list as CSV (address, scope, reason, source, created_at, expires_at)."""
+    import csv
+
+    from wpbridge import suppressions
+
+    settings = _settings()
+    site_id = _site_id(settings, site_name)
+    with db.make_engine(settings).connect() as conn:
+        rows = suppressions.listing(conn, site_id, limit=10**9)
+    writer = csv.DictWriter(csv_file, ["address", "scope", "reason", "source", "created_at", "expires_at"])
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _import_rows(site_name: str, rows: list[dict]) -> None:
+    """Validate every row first; store all or nothing."""
+    from wpbridge import suppressions
+    from wpbridge.ingest.message import InvalidInput, check_address
+    from wpbridge.models import utcnow
+
+    settings = _settings()
+    site_id = _site_id(settings, site_name)
+    clean = []
+    for n, row in enumerate(rows, start=1):
+        scope = row.get("scope") or "all"
+        try:
+            address = check_address(row.get("address") or "", "address")
+        except InvalidInput as exc:
+            raise click.ClickException(f"row {n}: {exc.message}; nothing was imported") from None
+        if scope not in suppressions.SCOPES:
+            raise click.ClickException(f"row {n}: scope {scope!r} is not all or bulk; nothing was imported")
+        clean.append((address, scope, (row.get("reason") or "manual")[:64]))
+    added = 0
+    with db.make_engine(settings).begin() as conn:
+        for address, scope, reason in clean:
+            added += suppressions.add(conn, site_id, address, scope, reason, "cli", utcnow())
+    click.echo(f"{added} added, {len(clean) - added} already listed")
