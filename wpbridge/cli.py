@@ -435,3 +435,32 @@ def _import_rows(site_name: str, rows: list[dict]) -> None:
         for address, scope, reason in clean:
             added += suppressions.add(conn, site_id, address, scope, reason, "cli", utcnow())
     click.echo(f"{added} added, {len(clean) - added} already listed")
+
+
+@main.group("privacy")
+def privacy_group() -> None:
+    """Data protection: erase a recipient, drop old message bodies."""
+
+
+@privacy_group.command("erase")
+@click.argument("address")
+@click.option("--site", "site_name", help="Only this site (default: every site).")
+def privacy_erase(address, site_name) -> None:
+    """Erase everything about ADDRESS but its suppression entries."""
+    from wpbridge import privacy
+
+    settings = _settings()
+    site_id = _site_id(settings, site_name) if site_name else None
+    counts = privacy.erase(db.make_engine(settings), address, site_id)
+    click.echo(", ".join(f"{n} {what}" for what, n in counts.items()) + " erased")
+
+
+@privacy_group.command("prune")
+@click.option("--days", type=float, default=30, show_default=True, help="Keep bodies this long.")
+def privacy_prune(days) -> None:
+    """Drop the bodies of finished messages older than --days (the delivery log stays)."""
+    from wpbridge import privacy
+    from wpbridge.models import utcnow
+
+    n = privacy.prune_bodies(db.make_engine(_settings()), days, utcnow())
+    click.echo(f"{n} message bodies dropped")

@@ -235,6 +235,21 @@ def delete_suppression(address: str):
     return Response(status=204)
 
 
+@bp.post("/privacy/erase")
+def privacy_erase():
+    """Erase what the bridge holds about one recipient of this site (the plugin calls it from
+    WordPress's personal-data eraser). The suppression list keeps the address."""
+    from wpbridge import privacy
+
+    payload = _json_body()
+    if not isinstance(payload, dict):
+        raise InvalidInput(400, "malformed", "body", "the body must be a JSON object",
+                           'send {"address": "user@example.org"}')
+    address = check_address(payload.get("address"), "address")
+    counts = privacy.erase(current_app.extensions["wpbridge"].engine, address, g.site.id)
+    return jsonify({"address": address.lower(), "erased": counts})
+
+
 @bp.get("/ping")
 def ping():
     """Check the key id and secret (the plugin's "Test connection")."""
