@@ -37,8 +37,10 @@ def main(verbose: bool) -> None:
 
 
 from wpbridge.classify_cli import classify_command  # noqa: E402
+from wpbridge.events.cli import bounces_command  # noqa: E402
 
 main.add_command(classify_command, "classify")
+main.add_command(bounces_command, "bounces")
 
 
 def _parse_bind(value: str | None, settings) -> tuple[str, int]:

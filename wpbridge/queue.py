@@ -234,8 +234,28 @@ def _bounce(o: Outcome, state: State) -> Observed:
     if state is State.expired:
         group, reason = Group.SOFT, Reason.EXPIRED
     else:
-        group, reason = classify_reply(o.reply.code, None, o.reply.text)
+        group, reason = classify_reply(o.reply.code, None, o.reply.text, o.reply.command)
     _, status = reply_numbers(o.reply.text)
     return Observed(o.claimed.site_id, RecipientResult(
         o.claimed.address.lower(), status, group, reason, o.reply.code, o.reply.text[:500]),
         "relay", o.message.id)
+
+
+# -- postpone --  Rows a worker claimed but shaping holds back (a rate, a hold, a pause, a
+# window): due again at their time, with the reason to read, and no attempt counted.
+_POSTPONE = """
+UPDATE recipients SET state = 'queued', next_attempt_at = :until, last_response = :reason,
+       lease_until = NULL, leased_by = NULL, updated_at = :now
+ WHERE id = :rid AND leased_by = :worker AND state = 'sending'
+"""
+
+
+def postpone(engine: Engine, worker: str, rows_until_reason: Iterable[tuple[int, datetime, str]],
+             now: datetime) -> None:
+    """Put claimed rows back to 'queued' until the given time; rows whose lease this worker
+    lost are left to their new owner."""
+    params = [{"rid": rid, "until": until, "reason": reason[:2000], "worker": worker, "now": now}
+              for rid, until, reason in rows_until_reason]
+    if params:
+        with engine.begin() as conn:
+            conn.execute(text(_POSTPONE), params)

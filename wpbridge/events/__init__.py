@@ -32,7 +32,7 @@ class Group(StrEnum):
 
 
 class Reason(StrEnum):
-    """The finer cause; each belongs to one group (see :func:`group_for`)."""
+    """The finer cause, kept for people and reports; each belongs to one group."""
 
     USER_UNKNOWN = "user_unknown"      # no such mailbox at the domain
     HOST_UNKNOWN = "host_unknown"      # no such domain, or no route to it at all
@@ -106,7 +106,3 @@ class RecipientResult:
     reason: Reason
     code: int | None = None   # SMTP reply code, e.g. 550
     diagnostic: str = ""      # the receiving server's words, one line
-
-    def as_dict(self) -> dict:
-        return {"address": self.address, "status": self.status, "group": str(self.group),
-                "reason": str(self.reason), "code": self.code, "diagnostic": self.diagnostic}

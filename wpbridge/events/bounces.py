@@ -5,7 +5,7 @@
 1. RFC 5965 feedback reports (``multipart/report; report-type=feedback-report``) and the
    older feedback loops that forward the complained-about message without one;
 2. provider notifications sent as mail (Amazon SES through SNS, JSON);
-3. RFC 3464 delivery status notifications: one result per ``Final-Recipient``;
+3. RFC 3464 delivery status notifications: one result per recipient record;
 4. the bounces MTAs write for people only (qmail, Exim, Sendmail, Postfix, Exchange, Gmail,
    Yahoo, Domino, ...): recipients and their diagnostic lines are taken from the text;
 5. RFC 3834 auto-replies, which are recognised and are no bounce.
@@ -13,24 +13,32 @@
 :func:`classify_reply` turns (reply code, enhanced status, diagnostic text) into
 (:class:`Group`, :class:`Reason`). The relay calls it for synchronous SMTP replies, so a
 rejection during delivery and the same rejection in a later DSN end up in the same group.
+The tables it reads are in :mod:`~wpbridge.events.diagnostics` (texts),
+:mod:`~wpbridge.events.status_codes` (codes) and :mod:`~wpbridge.events.formats` (how
+reports look).
+
+flufl.bounce was tried for finding recipients in non-standard bounces: over the bounce
+corpus it found no recipient this parser misses and gives no diagnostics, so it is not used.
 """
 
 from __future__ import annotations
 
 import email
+import email.errors
 import email.header
 import json
 import re
 from dataclasses import dataclass, field
 from email.message import Message
+from email.parser import HeaderParser
 from email.policy import compat32
-from email.utils import getaddresses
 from enum import StrEnum
 from html import unescape
 from typing import Iterable, Sequence
 
 from wpbridge.events import Group, Reason, RecipientResult, formats, group_for, is_permanent
-from wpbridge.events.diagnostics import GENERIC, SPECIFIC
+from wpbridge.events.diagnostics import (BOUNCE_CATEGORIES, GENERIC, RECIPIENT_DOMAINS, SPECIFIC,
+                                         USER_UNKNOWN_AFTER_DATA)
 from wpbridge.events.status_codes import REPLY, reason_for_status
 
 
@@ -61,29 +69,37 @@ _CODE_AND_STATUS = re.compile(
 _CODE = re.compile(r"(?<![\w.\-/:#,\[(+])([245][0-5]\d)(?=[ \t\-]|$)", re.M)
 _SPACE = re.compile(r"\s+")
 
-# A recipient can only be unknown to a server that was asked about it: a refusal while
-# connecting is about the sending host, one at MAIL FROM about the sender, and "unknown
-# user" after DATA (the address was accepted at RCPT) is the recipient's filter speaking.
+# A refusal before RCPT TO cannot be about the recipient: while connecting it is about the
+# sending host, at MAIL FROM about the sender.
 _BY_COMMAND: dict[str, dict[Reason, Reason]] = {
     **dict.fromkeys(("connect", "ehlo", "helo"), dict.fromkeys(
         (Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.OTHER, Reason.SYSTEM_ERROR,
          Reason.POLICY), Reason.BLOCKED)),
     "mail from": {Reason.USER_UNKNOWN: Reason.SENDER_REJECTED,
                   Reason.HOST_UNKNOWN: Reason.SENDER_REJECTED},
-    "data": {Reason.USER_UNKNOWN: Reason.FILTERED},
 }
 
 
-def classify_reply(code: int | None, status: str | None, text: str) -> tuple[Group, Reason]:
+_COMMANDS = {"rcpt": "rcpt to", "mail": "mail from", ".": "data", "end of data": "data",
+             "banner": "connect", "greeting": "connect"}
+
+
+def classify_reply(code: int | None, status: str | None, text: str,
+                   command: str | None = None) -> tuple[Group, Reason]:
     """(group, reason) for one SMTP reply, e.g. ``(550, "5.1.1", "user unknown")``.
 
     ``code`` and ``status`` may be None; when they are, they are looked for in ``text``.
+    ``command`` is the SMTP command the reply answered ("RCPT TO", "DATA", ...) when the
+    caller knows it, as the relay does; otherwise the text is searched for it.
     """
     if code is None or status is None:
         found_code, found_status = reply_numbers(text)
         code = code if code is not None else found_code
         status = status if status is not None else found_status
-    reason = _reason(code, status, (_fold(text),))
+    if command is not None:
+        command = " ".join(command.lower().replace(":", " ").split())
+        command = _COMMANDS.get(command, command)
+    reason = _reason(code, status, (_fold(text),), command=command)
     return group_for(reason, is_permanent(code, status)), reason
 
 
@@ -132,7 +148,7 @@ def _command(texts: Iterable[str]) -> str | None:
 
 
 def _reason(code: int | None, status: str | None, texts: Sequence[str],
-            hints: Sequence[str] = (), delayed: bool = False) -> Reason:
+            hints: Sequence[str] = (), delayed: bool = False, command: str | None = None) -> Reason:
     """The reason for one failure. ``texts`` are folded diagnostics, most specific first;
     ``hints`` are folded report texts (preamble, subject) consulted only after the codes."""
     if (status or "").startswith("2") or (code is not None and 200 <= code < 300):
@@ -147,10 +163,30 @@ def _reason(code: int | None, status: str | None, texts: Sequence[str],
         reason = _first_match(SPECIFIC, hints) or REPLY.get(code)
     if reason is None:
         reason = Reason.EXPIRED if delayed else Reason.OTHER
-    command = _command(texts)
-    if command:
-        reason = _BY_COMMAND.get(command, {}).get(reason, reason)
-    return reason
+    return _settle(reason, status, by_status, command or _command(texts), texts)
+
+
+def _settle(reason: Reason, status: str | None, by_status: Reason | None, command: str | None,
+            texts: Sequence[str]) -> Reason:
+    """Weigh what the text says against the SMTP command it answered and the status code.
+
+    Only RCPT TO asks a server about an address, so "no such user" is taken at its word
+    when it answered RCPT TO, when the status code agrees (X.1.1), when the server is known
+    to answer so after DATA, or when the report gives no code to weigh it against. A hard
+    status code that says something else (X.1.6 moved) wins. Otherwise (after DATA, or
+    under a status code that is not about the address: X.0.0, X.2.1, X.7.1) it is the
+    recipient's filter speaking. A reporting MTA that looked in its own directory knows.
+    Refusals while connecting are about the sending host, and at MAIL FROM about the sender.
+    """
+    if reason is Reason.USER_UNKNOWN:
+        if by_status is Reason.USER_UNKNOWN or command in ("rcpt to", "local") or \
+                any(USER_UNKNOWN_AFTER_DATA.search(t) for t in texts if t):
+            return reason
+        if by_status is not None and group_for(by_status) is Group.HARD:
+            return by_status
+        if command == "data" or (status and command is None):
+            return Reason.FILTERED
+    return _BY_COMMAND.get(command, {}).get(reason, reason) if command else reason
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,8 +199,10 @@ _ADDRESS = re.compile(
 _TAGS = re.compile(r"<(?:script|style)\b.*?</(?:script|style)>|<[^>]+>", re.S | re.I)
 _FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$")
 _DSN_TEXT = re.compile(r"^(?:final|original)-recipient\s*:", re.I | re.M)
+_FEEDBACK_TEXT = re.compile(r"^feedback-type\s*:\s*\S", re.I | re.M)
 _ORIGINAL_TYPES = frozenset({"message/rfc822", "message/global", "text/rfc822-headers",
-                             "message/rfc822-headers", "message/global-headers"})
+                             "text/rfc822-header", "message/rfc822-headers",
+                             "message/global-headers"})
 _DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 
 
@@ -175,6 +213,19 @@ class _Parts:
     dsn: list[str] = field(default_factory=list)        # delivery-status bodies
     feedback: list[str] = field(default_factory=list)   # feedback-report bodies
     original: Message | None = None                     # the returned message (or headers)
+
+
+# ISO-2022-JP that lost its escape bytes on the way: ``$B...(B``.
+_BARE_JIS = re.compile(r"\$B([\x21-\x7e]+?)\(B")
+
+
+def _repair_jis(text: str) -> str:
+    def decode(m: re.Match) -> str:
+        try:
+            return f"\x1b$B{m.group(1)}\x1b(B".encode("ascii").decode("iso-2022-jp")
+        except UnicodeDecodeError:
+            return m.group(0)
+    return _BARE_JIS.sub(decode, text) if "$B" in text else text
 
 
 def _decode(part: Message) -> str:
@@ -199,13 +250,16 @@ def _as_text(part: Message) -> str:
 
 def _collect(part: Message, acc: _Parts) -> None:
     ctype = part.get_content_type()
-    if ctype in _ORIGINAL_TYPES:
+    if ctype in _ORIGINAL_TYPES and not acc.dsn and _is_report(part):
+        # A bounce that forwards the real report as an attachment: read that one.
+        _collect(part.get_payload()[0], acc)
+    elif ctype in _ORIGINAL_TYPES:
         if acc.original is None:
             payload = part.get_payload()
             if isinstance(payload, list) and payload:
                 acc.original = payload[0]
             else:
-                acc.original = email.message_from_string(_decode(part).lstrip(), policy=compat32)
+                acc.original = _headers(_decode(part))
     elif ctype in _DSN_TYPES:
         acc.dsn.append(_as_text(part))
     elif ctype == "message/feedback-report":
@@ -221,6 +275,21 @@ def _collect(part: Message, acc: _Parts) -> None:
         acc.html.append(_decode(part))
     elif part.get_content_maintype() == "text":
         acc.texts.append(_decode(part))
+
+
+def _is_report(part: Message) -> bool:
+    payload = part.get_payload()
+    return isinstance(payload, list) and bool(payload) and \
+        payload[0].get_content_type() == "multipart/report" and \
+        payload[0].get_param("report-type") in ("delivery-status", "feedback-report")
+
+
+def _headers(text: str) -> Message:
+    """The header block at the start of ``text`` (a returned message, its body ignored)."""
+    return HeaderParser(policy=compat32).parsestr(text.lstrip(), headersonly=True)
+
+
+_REPEATABLE = ("original-rcpt-to", "removal-recipient")
 
 
 def _fields(text: str) -> list[dict[str, str]]:
@@ -246,7 +315,7 @@ def _fields(text: str) -> list[dict[str, str]]:
         if starts and (name in current or "action" in current or "status" in current):
             records.append(current)
             current = {}
-        if name in current and name in ("original-rcpt-to", "arrival-date"):
+        if name in current and name in _REPEATABLE:
             current[name] += "\n" + value
         else:
             current.setdefault(name, value)
@@ -265,28 +334,27 @@ def _address(value: str | None) -> str | None:
 def _header_addresses(msg: Message | None, names: Iterable[str]) -> list[str]:
     if msg is None:
         return []
-    values = [str(v) for name in names for v in (msg.get_all(name) or [])]
-    found = []
-    for _, addr in getaddresses(values):
-        a = _address(addr)
-        if a and a not in found:
-            found.append(a)
-    return found
+    found = (a.strip(".").lower() for name in names for v in msg.get_all(name) or ()
+             for a in _ADDRESS.findall(str(v)))
+    return list(dict.fromkeys(found))
+
+
+_HEADER_OR_FOLD = re.compile(r"[\w-]+:|[ \t]")
 
 
 def _split_original(text: str) -> tuple[str, str]:
-    """(the report's own words, the returned message inline after them)."""
-    m = formats.ORIGINAL_STARTS.search(text)
-    cut = m.start() if m else len(text)
-    lines = text[:cut].splitlines(keepends=True)
+    """(the report's own words, the returned message inline after them, without the
+    separator line). The copy starts at a separator line, or at a header block."""
+    lines = text.splitlines(keepends=True)
     offset = 0
     for i, line in enumerate(lines):
+        if len(line) < 160 and formats.ORIGINAL_START.match(line.rstrip()):
+            return text[:offset], text[offset + len(line):]
         if i > 0 and formats.HEADER_BLOCK.match(line) and i + 1 < len(lines) and \
-                re.match(r"^(?:[\w-]+:|[ \t])", lines[i + 1]):
-            cut = offset
-            break
+                _HEADER_OR_FOLD.match(lines[i + 1]):
+            return text[:offset], text[offset:]
         offset += len(line)
-    return text[:cut], text[cut:]
+    return text, ""
 
 
 @dataclass
@@ -311,9 +379,9 @@ def _text_recipients(text: str, excluded: set[str], senders: set[str],
             continue
         for n in noise:
             line = line.replace(n, " ")
-        found = [a.strip(".").lower() for a in _ADDRESS.findall(line)]
-        lines.append((line, [a for a in found if a not in excluded],
-                      bool(formats.SUMMARY_LINE.search(line))))
+        found = [a for a in (a.strip(".").lower() for a in _ADDRESS.findall(line))
+                 if a not in excluded] if "@" in line else []
+        lines.append((line, found, bool(found) and bool(formats.SUMMARY_LINE.search(line))))
     role = lambda a: a.partition("@")[0] in formats.ROLE_LOCALPARTS  # noqa: E731
     for strict in (True, False):
         blocks: dict[str, _Block] = {}
@@ -354,6 +422,8 @@ def _result(address: str | None, status: str | None, code: int | None, diagnosti
     if reason is None:
         reason = _reason(code, status, [_fold(t) for t in texts], [_fold(h) for h in hints],
                          delayed)
+    if reason is Reason.OTHER and address:
+        reason = RECIPIENT_DOMAINS.get(address.rpartition("@")[2], reason)
     group = group_for(reason, is_permanent(code, status, default=not delayed))
     return RecipientResult(address=address, status=status, group=group,
                            reason=reason, code=code, diagnostic=_one_line(diagnostic))
@@ -383,7 +453,8 @@ def _numbers(status_field: str | None, texts: Sequence[str]) -> tuple[int | None
 
 def parse(raw: bytes) -> BounceReport:
     """Parse one message (as received, RFC 5322 bytes) into a report."""
-    msg = email.message_from_bytes(raw, policy=compat32)
+    # One line ending: over SMTP it is CRLF, in mailbox files LF; the rules read lines.
+    msg = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=compat32)
     parts = _Parts()
     _collect(msg, parts)
     if not parts.texts and parts.html:
@@ -392,22 +463,22 @@ def parse(raw: bytes) -> BounceReport:
     report_text, inline = _split_original(body)
     original = parts.original
     if original is None and inline.strip():
-        original = email.message_from_string(
-            formats.ORIGINAL_STARTS.sub("", inline, count=1).lstrip(), policy=compat32)
+        original = _headers(inline)
     message_id = _original_message_id(original)
 
+    if not parts.feedback:  # a feedback report sent as plain text
+        parts.feedback = [t for t in parts.texts if _FEEDBACK_TEXT.search(t)]
     if parts.feedback or _looks_like_complaint(msg, original):
         return _parse_feedback(parts, original, message_id)
     provider = _parse_provider_json(body)
     if provider is not None:
         return provider
-    subject = _decoded_header(msg, "subject")
-    hints = [subject.replace(_decoded_header(original, "subject"), " ") if original else subject]
-
+    # The returned message's subject is the sender's words; they decide nothing.
+    subject, original_subject = _decoded_header(msg, "subject"), _decoded_header(original, "subject")
+    noise = [original_subject] if len(original_subject) > 3 else []
     excluded, senders = _excluded(msg, original)
-    noise = [s for s in (_decoded_header(original, "subject"),) if len(s) > 3]
     blocks, preamble = _text_recipients(report_text, excluded, senders, noise)
-    hints.insert(0, preamble)
+    hints = [preamble, subject.replace(original_subject, " ") if noise else subject]
     by_address = {b.address: "\n".join(b.lines) for b in blocks}
 
     dsn_text = parts.dsn or [t for t in parts.texts if _DSN_TEXT.search(t)]
@@ -417,7 +488,7 @@ def parse(raw: bytes) -> BounceReport:
 
     strong = _looks_like_bounce(msg, strong_only=True)
     if not strong and _looks_like_autoreply(msg, body):
-        return _autoreply(msg, original, message_id)
+        return _autoreply(msg, message_id)
     if not strong and not _looks_like_bounce(msg, strong_only=False, body=report_text):
         return BounceReport(ReportType.NOT_BOUNCE)
 
@@ -428,14 +499,12 @@ def parse(raw: bytes) -> BounceReport:
         blocks = [_Block(a) for a in _header_addresses(original, ("to", "cc"))]
     if not blocks:
         return BounceReport(ReportType.UNKNOWN, original_message_id=message_id)
-    delayed = bool(re.search(r"delay|will (?:continue|keep) (?:to )?(?:retry|try)|still being retried",
-                             hints[-1] + " " + preamble, re.I))
+    delayed = bool(formats.DELAYED.search(subject) or formats.DELAYED.search(preamble))
     results = []
     for block in blocks:
         text = "\n".join(block.lines) or report_text
         code, status = _numbers(None, [text, preamble])
-        results.append(_result(block.address, status, code, text or preamble, [text], hints,
-                               delayed))
+        results.append(_result(block.address, status, code, text, [text], hints, delayed))
     return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)
 
 
@@ -446,7 +515,7 @@ def _decoded_header(msg: Message | None, name: str) -> str:
         words = email.header.decode_header(str(msg.get(name)))
         return "".join(w.decode(c or "utf-8", errors="replace") if isinstance(w, bytes) else w
                        for w, c in words).strip()
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, email.errors.MessageError):
         return str(msg.get(name))
 
 
@@ -456,28 +525,40 @@ def _original_message_id(original: Message | None) -> str | None:
     return str(original.get("message-id")).strip()
 
 
+_RECIPIENT_FIELDS = ("original-recipient", "final-recipient", "x-actual-recipient")
+
+
 def _parse_dsn(texts: Sequence[str], by_address: dict[str, str],
                hints: Sequence[str]) -> list[RecipientResult]:
+    """One result per recipient record of RFC 3464 delivery-status fields.
+
+    The address is Original-Recipient (what was sent to, before aliases) when given, else
+    Final-Recipient; one that is not an address takes the next one the text names.
+    """
     results = []
+    unclaimed = list(by_address)
     for text in texts:
         for record in _fields(text):
-            address = _address(record.get("final-recipient")) or \
-                _address(record.get("original-recipient"))
-            if address is None and not ({"final-recipient", "original-recipient"} & record.keys()):
+            if not {"final-recipient", "original-recipient"} & record.keys():
                 continue
+            named = [a for f in _RECIPIENT_FIELDS if (a := _address(record.get(f)))]
+            address = named[0] if named else next(iter(unclaimed), None)
+            unclaimed = [a for a in unclaimed if a not in named and a != address]
+            block = "\n".join(by_address[a] for a in dict.fromkeys(named or [address])
+                              if a in by_address)
             action = record.get("action", "").strip().lower()
-            diagnostic = record.get("diagnostic-code", "")
+            diagnostic = _repair_jis(record.get("diagnostic-code", ""))
             words = diagnostic.partition(";")[2] if ";" in diagnostic[:20] else diagnostic
-            block = by_address.get(address or "", "")
             if action in ("delivered", "relayed", "expanded"):
-                code, status = reply_numbers(words)
-                status = _STATUS.search(record.get("status", "")) or status
-                status = status.group(0) if isinstance(status, re.Match) else status
-                results.append(_result(address, status, code, words, (), reason=Reason.DELIVERED))
+                status = _STATUS.search(record.get("status", ""))
+                results.append(_result(address, status.group(0) if status else None,
+                                       reply_numbers(words)[0], words, (),
+                                       reason=Reason.DELIVERED))
                 continue
-            code, status = _numbers(record.get("status"), [words, block])
+            code, status = _numbers(record.get("status"), [words] if words else [block])
+            category = BOUNCE_CATEGORIES.get(record.get("x-powermta-bouncecategory", "").lower())
             results.append(_result(address, status, code, words or block, [diagnostic, block],
-                                   hints, action == "delayed"))
+                                   hints, action == "delayed", category))
     return results
 
 
@@ -505,7 +586,7 @@ def _looks_like_autoreply(msg: Message, body: str) -> bool:
     return hints >= 2
 
 
-def _autoreply(msg: Message, original: Message | None, message_id: str | None) -> BounceReport:
+def _autoreply(msg: Message, message_id: str | None) -> BounceReport:
     sender = _header_addresses(msg, ("from",)) or _header_addresses(msg, ("reply-to", "sender"))
     result = RecipientResult(address=sender[0] if sender else None, status=None,
                              group=Group.AUTOREPLY, reason=Reason.AUTOREPLY,
@@ -528,7 +609,9 @@ def _parse_feedback(parts: _Parts, original: Message | None,
             for k, v in record.items():
                 fields.setdefault(k, v)
     feedback_type = (fields.get("feedback-type") or "abuse").strip().lower()
-    addresses = [a for v in fields.get("original-rcpt-to", "").splitlines() if (a := _address(v))]
+    # Original-Rcpt-To (RFC 5965), Removal-Recipient (opt-out reports, RFC 6650)
+    addresses = [a for name in _REPEATABLE for v in fields.get(name, "").splitlines()
+                 if (a := _address(v))]
     if not addresses:
         addresses = _header_addresses(original, formats.COMPLAINT_ORIGINAL_RECIPIENT) or \
             _header_addresses(original, ("to",))
@@ -555,6 +638,8 @@ def _parse_provider_json(body: str) -> BounceReport | None:
     start = body.find("{")
     if start < 0 or "notificationType" not in body and "eventType" not in body:
         return None
+    # Lines over 990 characters come broken by relaying MTAs as "!" + newline + space.
+    body = re.sub(r"!\r?\n ", "", body)
     try:
         data, _ = json.JSONDecoder().raw_decode(body[start:])
     except ValueError:

@@ -15,19 +15,24 @@ _I = re.IGNORECASE | re.MULTILINE
 DAEMON_SENDER = re.compile(
     r"^(?:mailer-?daemon|mail-?daemon|postmaster|post_master|poostmaster|mail\.delivery\.system|"
     r"mail-?delivery(?:-?(?:system|subsystem))?|bounces?|bounce-notification|mdaemon|"
-    r"mail(?:er)?-?(?:delivery|admin)|nobody|double-bounce|mailadmin|administrator)$", re.I)
+    r"mail(?:er)?-?(?:delivery|admin)|double-bounce|mailadmin|"
+    # mailing-list managers answering a post they refused
+    r"[\w.-]+-(?:admin|owner|bounces?)|owner-[\w.-]+)$", re.I)
 DAEMON_NAME = re.compile(
     r"mail delivery (?:sub)?system|mailer[- ]daemon|mail administrator|postmaster|"
     r"system administrator|delivery status|internet mail delivery|mail deliver system", re.I)
 
 # Subjects of non-delivery reports in several languages.
 BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered|delivery (?:status )?(?:notification|failure|failed|report|has failed|problem)|"
-    r"(?:failure|failed|returned|rejected) (?:notice|delivery|mail)|delivery failure|failure delivery|"
+    r"undeliver|undelivered|delivery (?:status )?(?:notification|failure|failed|report|has failed|"
+    r"problem)|"
+    r"(?:failure|failed|returned|rejected) (?:notice|delivery|mail)|delivery failure|"
+    r"failure delivery|"
     r"mail delivery failed|returned mail|returning message to sender|non[- ]?deliver|nondeliver|"
     r"could not (?:be )?deliver|mail system error|delivery notification|not (?:be )?delivered|"
     r"delayed mail|warning: could not|message (?:not delivered|delayed|status)|unzustellbar|"
-    r"non remis|non recapitabile|no entregado|onbestelbaar|недоставлен|配信|不達|error sending|"
+    r"non remis|non recapitabile|no entregado|onbestelbaar|недоставлен|配信(?:エラー|失敗|不能)|不達|"
+    r"error sending|"
     r"mail failure|^(?:fw: )?failure|see transcript|postmaster notify|returned to sender|"
     r"bounce|could not send", _I)
 
@@ -38,28 +43,33 @@ BOUNCE_BODY = re.compile(
     r"(?:could not|couldn'?t|unable to|wasn'?t able to|were unable to) (?:be )?deliver(?:ed)?|"
     r"delivery (?:to the following recipients? (?:failed|has been delayed)|has failed|failed)|"
     r"(?:message|mail) (?:could not|can ?not|was not|couldn'?t) be delivered|"
-    r"the following (?:addresses|recipients?|address\(es\)) (?:had|failed|could not|cannot|was|were)|"
+    r"the following (?:addresses|recipients?|address\(es\)) (?:had|failed|could not|cannot|was|"
+    r"were)|"
     r"permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|undeliverable|non-?delivery|"
     r"returned mail|transcript of session follows|delivery status notification|"
-    r"your message (?:did not reach|wasn'?t delivered|could not|has been (?:returned|rejected|blocked))|"
+    r"your message (?:did not reach|wasn'?t delivered|could not|has been (?:returned|rejected|"
+    r"blocked))|"
     r"failed to deliver|i'?m afraid i wasn'?t able|the original message was received at|"
     r"(?:mail|message) delivery (?:has )?failed|error (?:transferring|delivering)|"
     r"delivery has been delayed|was not delivered|has not been delivered|"
     r"user unknown|no such user|host unknown|mailbox (?:is )?full", _I)
 
-# Lines where the returned copy of the original message starts; the report's own words end.
-ORIGINAL_STARTS = re.compile(
-    r"^\s*(?:[-=_*>]{2,}.{0,20})?(?:below this line is a copy of the message|"
-    r"(?:this is a )?copy of (?:the |your )?(?:original )?message|original message(?: headers| follows)?|"
+# A line where the returned copy of the original message starts; the report's own words end.
+ORIGINAL_START = re.compile(
+    r"\s*(?:[-=_*>]{2,}.{0,20})?(?:below this line is a copy of the message|"
+    r"(?:this is a )?copy of (?:the |your )?(?:original )?message|original message(?: headers|"
+    r" follows)?|"
     r"(?:the )?(?:headers? of the )?original message(?: headers)?|unsent message below|"
     r"returned (?:message|mail|content)|undelivered message (?:attached|headers)|"
     r"(?:original|returned) (?:message )?headers?|message header follows|"
     r"the header of the original message|included is a copy of the message header|"
     r"the text you sent follows|your message (?:reads|follows)|"
+    r"original (?:mail|message)(?: text)? (?:as follows|follows|below|is attached)|"
     r"(?:the )?(?:original )?message headers? (?:follows?|(?:is|are) following|below)|"
-    r"(?:the )?headers? of (?:the|your) (?:original|returned) message(?: (?:is|are) following| follows?)?|"
+    r"(?:the )?headers? of (?:the|your) (?:original|returned) message(?: (?:is|are) following|"
+    r" follows?)?|"
     r"原文|元のメッセージ|исходное сообщение)[-:= .]*$|"
-    r"^content-type: (?:message/rfc822|text/rfc822-headers)", _I)
+    r"content-type: (?:message/rfc822|text/rfc822-headers)", re.I)
 # A header block of the returned message, when no separator line announces it.
 HEADER_BLOCK = re.compile(
     r"^(?:return-path|received|dkim-signature|x-received|authentication-results|arc-seal|"
@@ -71,6 +81,10 @@ NOT_A_RECIPIENT_LINE = re.compile(
     r"reporting-mta|received-from-mta|arrival-date|x-postfix-sender|received|date|"
     r"original-envelope-id|subject|x-[\w-]*(?:id|sender)):", re.I)
 
+# Warnings that delivery is late but still being tried (subject or preamble).
+DELAYED = re.compile(r"\bdelay|will (?:continue|keep) (?:to )?(?:retry|try)|still being retried|"
+                     r"warning: could not|temporary failure report|is kept in the queue", re.I)
+
 # Lines that repeat the returned message's headers or name an address a recipient was
 # expanded from: their addresses are recipients only when no other line names one.
 SUMMARY_LINE = re.compile(r"^\s*(?:to|cc|addressed to|original-recipient)\s*:|expanded from|"
@@ -79,20 +93,27 @@ SUMMARY_LINE = re.compile(r"^\s*(?:to|cc|addressed to|original-recipient)\s*:|ex
 # Role accounts named in help text ("contact postmaster@...") rather than as recipients.
 ROLE_LOCALPARTS = frozenset({"postmaster", "mailer-daemon", "abuse", "hostmaster", "root"})
 
-# The SMTP command a server was answering when it refused (last mention wins).
+# The SMTP command a server was answering when it refused (last mention wins); "local"
+# when the reporting MTA decided by itself (a DSN Diagnostic-Code of type X-Notes,
+# X-Postfix, ...: its own directory or delivery agent, no SMTP dialogue).
 SMTP_COMMAND = (
+    (re.compile(r"^x-(?!unix)[\w-]+ ?;", re.I), "local"),
+    # local delivery agents: mail.local (Sendmail), Postfix local(8), vpopmail, Dovecot LDA
+    (re.compile(r"\bmail\.local:|delivery via local\b|\bvdeliver(?:mail)?:|dovecot-lda", re.I),
+     "local"),
     (re.compile(r"in reply to (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo|rset|quit)\b|"
                 r"after (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo)\b|"
                 r">>> ?(data|rcpt to|mail from|ehlo|helo)\b|"
-                r"\[(rcpt_to|mail_from|data)\]|in (rcpt to|mail from|data) (?:phase|stage)", re.I), None),
-    # Pipelining: the RCPT refusal is read after DATA went out, then DATA finds no recipient.
-    (re.compile(r"[45]\d\d[ -](?:\d\.\d\.\d+ )?.{0,12}(?:need (?:rcpt|recipient)|no valid recipients?|"
-                r"no recipients|valid rcpt command)", re.I), "rcpt to"),
+                r"\[(rcpt_to|mail_from|data)\]|in (rcpt to|mail from|data) (?:phase|stage)|"
+                r"smtp command:? ?(data|rcpt to|mail from|ehlo|helo)\b|smtp:(rcpt|mail|data)\b|"
+                r"did not like our (rcpt to|mail from|data)\b|"
+                r"most progress was (rcpt to|mail from|data)\b",
+                re.I), None),
     (re.compile(r"does not like recipient|rcpt to:? ?<?[^>\s]+>?:? ?(?:rejected|failed|refused)|"
                 r"during rcpt", re.I), "rcpt to"),
     (re.compile(r"does not like sender|sender was rejected|during mail from", re.I), "mail from"),
     (re.compile(r"failed after i sent the message|after i sent the message|during data|"
-                r"after end of data|message body", re.I), "data"),
+                r"after end of data", re.I), "data"),
     (re.compile(r"after initial connection|greeting failed|refused to talk to me|"
                 r"during (?:connection|helo|ehlo)", re.I), "connect"),
 )
@@ -118,8 +139,9 @@ AUTOREPLY_SUBJECT = re.compile(
     r"out of (?:the )?office|vacation|away (?:from|until)|abwesen|réponse automatique|"
     r"respuesta automática|risposta automatica|automatisch antwoord|自動返信|不在", re.I)
 AUTOREPLY_BODY = re.compile(
-    r"(?:i am|i'?m|i will be) (?:currently |now )?(?:out of (?:the )?office|away|on (?:vacation|holiday|leave)|"
-    r"traveling|travelling|only sleeping|not in the office)|"
+    r"(?:i am|i'?m|i will be) (?:currently |now )?(?:out of (?:the )?office|away|on (?:vacation|"
+    r"holiday|leave)|"
+    r"traveling|travelling|not in the office)|"
     r"(?:return|back) (?:to the office )?on|limited access to (?:e-?mail|my mail)|"
     r"will (?:respond|reply|get back to you) (?:to you )?(?:upon|when|as soon)", re.I)
 

@@ -27,18 +27,21 @@ class Reply:
     outcome: str  # DELIVERED, TEMPORARY or PERMANENT
     code: int | None  # the SMTP reply code; None for network faults
     text: str
+    # The SMTP command answered ("connect", "MAIL FROM", "RCPT TO", "DATA"): an "unknown
+    # user" at RCPT is about the recipient, after DATA it is the recipient's filter.
+    command: str | None = None
 
     @classmethod
-    def from_smtp(cls, code: int, text: bytes | str) -> "Reply":
+    def from_smtp(cls, code: int, text: bytes | str, command: str | None = None) -> "Reply":
         """2xx delivered; 4xx temporary; 5xx (and anything odd) permanent."""
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         text = f"{code} {text}".strip()
         if 200 <= code < 300:
-            return cls(DELIVERED, code, text)
+            return cls(DELIVERED, code, text, command)
         if 400 <= code < 500:
-            return cls(TEMPORARY, code, text)
-        return cls(PERMANENT, code, text)
+            return cls(TEMPORARY, code, text, command)
+        return cls(PERMANENT, code, text, command)
 
     @classmethod
     def network(cls, exc: BaseException) -> "Reply":

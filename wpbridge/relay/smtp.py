@@ -75,7 +75,7 @@ class SMTPRelay:
                     else str(exc.smtp_error)
                 return self._all(delivery, Reply(TEMPORARY, exc.smtp_code,
                                                   f"{exc.smtp_code} {text} (while connecting to "
-                                                  f"{self.provider.host})"))
+                                                  f"{self.provider.host})", "connect"))
             except (smtplib.SMTPException, OSError) as exc:
                 return self._all(delivery, Reply.network(exc))
         try:
@@ -103,7 +103,7 @@ class SMTPRelay:
         code, text = conn.mail(delivery.mail_from, options)
         if code != 250:
             conn.rset()
-            return self._all(delivery, Reply.from_smtp(code, text))
+            return self._all(delivery, Reply.from_smtp(code, text, "MAIL FROM"))
         replies: dict[int, Reply] = {}
         accepted = []
         for rid, address in delivery.recipients:
@@ -111,7 +111,7 @@ class SMTPRelay:
             if code in (250, 251):
                 accepted.append(rid)
             else:
-                replies[rid] = Reply.from_smtp(code, text)
+                replies[rid] = Reply.from_smtp(code, text, "RCPT TO")
         if not accepted:
             conn.rset()
             return replies
@@ -121,7 +121,7 @@ class SMTPRelay:
             exc.after_data = True  # the provider may have taken it: no silent resend here
             raise
         self.sent_on_conn += 1
-        reply = Reply.from_smtp(code, text)
+        reply = Reply.from_smtp(code, text, "DATA")
         for rid in accepted:
             replies[rid] = reply
         return replies
