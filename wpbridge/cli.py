@@ -92,8 +92,12 @@ def serve(bind: str | None) -> None:
                     "or sendgrid) to deliver.", fg="yellow", bold=True, err=True)
     env = dict(os.environ, WPBRIDGE_DATA=str(settings.data_dir), WPBRIDGE_HTTP_HOST=host,
                WPBRIDGE_HTTP_PORT=str(port), WPBRIDGE_SECRET_KEY=settings.secret_key)
-    children = [subprocess.Popen([sys.executable, "-m", "wpbridge", "web"], env=env),
-                subprocess.Popen([sys.executable, "-m", "wpbridge", "worker"], env=env)]
+    parts = [["web"], ["worker"]]
+    if settings.bounce_domains:
+        parts.append(["bounces", "listen"])
+    if settings.bounce_domains and settings.bounce_mailbox:
+        parts.append(["bounces", "poll"])
+    children = [subprocess.Popen([sys.executable, "-m", "wpbridge", *part], env=env) for part in parts]
     click.echo(f"wpbridge is running: HTTP on http://{host}:{port}, data in {settings.data_dir}. "
                "Ctrl-C stops it.", err=True)
     stopping = False

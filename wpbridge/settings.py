@@ -64,6 +64,9 @@ class Settings:
     # Bounce handling: VERP domains whose MX is the bounce listener, and the policy.
     bounce_domains: tuple[str, ...] = ()
     bounce_listen: str = "127.0.0.1:2525"
+    # Or, where the MX cannot point at the bridge: a mailbox to poll (imaps://user:pass@host/INBOX).
+    bounce_mailbox: str = field(default="", repr=False)
+    bounce_poll_interval: float = 60.0
     soft_limit: int = 3
     soft_days: float = 7.0
     soft_suppress_days: float = 30.0
@@ -90,7 +93,8 @@ _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
         "soft_limit"}
 _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
-          "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days"}
+          "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
+          "bounce_poll_interval"}
 _BOOL = {"tls_verify"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules"}
