@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -43,6 +45,7 @@ def pg_database():
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    db.upgrade(settings_mod.Settings(data_dir=Path(tempfile.mkdtemp()), database_url=url))
     yield url
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -54,11 +57,12 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'wpbridge.db'}"
     url = request.getfixturevalue("pg_database")
+    # The schema is migrated once per session; each test starts from empty tables.
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name} CASCADE")
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        tables = [t for (t,) in conn.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     engine.dispose()
     return url
 
@@ -73,7 +77,8 @@ def settings(tmp_path, database_url):
 
 @pytest.fixture
 def engine(settings):
-    db.upgrade(settings)
+    if settings.is_sqlite:
+        db.upgrade(settings)
     engine = db.make_engine(settings)
     yield engine
     engine.dispose()

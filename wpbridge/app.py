@@ -31,11 +31,12 @@ def create_app(settings: settings_mod.Settings | None = None, engine=None) -> Fl
     app.extensions["wpbridge"] = Bridge(settings, engine, sessions,
                                         Directory(sessions, settings.secret_key))
 
-    from wpbridge.events import unsubscribe
+    from wpbridge.events import unsubscribe, webhooks
     from wpbridge.ingest import http
 
     app.register_blueprint(http.bp)
     app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(webhooks.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

@@ -70,6 +70,8 @@ class Settings:
     soft_limit: int = 3
     soft_days: float = 7.0
     soft_suppress_days: float = 30.0
+    # Provider webhook secrets per site name: [sites."<name>".webhooks] (events/webhooks).
+    site_webhooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
     public_url: str = ""
 
@@ -97,7 +99,10 @@ _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retr
           "bounce_poll_interval"}
 _BOOL = {"tls_verify"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
-    "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules"}
+    "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",
+    "site_webhooks"}
+WEBHOOK_KEYS = ("sendgrid_public_key", "mailgun_signing_key", "postmark_user",
+                "postmark_password", "ses_topic_arn")
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -150,6 +155,10 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             for name, table in (file_values.get("sites") or {}).items() if table.get("classify")}
     except RuleError as exc:
         raise SettingsError(f"{config_path}: {exc}") from None
+    values["site_webhooks"] = {
+        name.strip().lower().rstrip("."):
+            _webhook_secrets(table["webhooks"], f"{config_path}: sites.{name}.webhooks")
+        for name, table in (file_values.get("sites") or {}).items() if table.get("webhooks")}
     values.update(overrides)
     values.setdefault("database_url", f"sqlite:///{(data_dir / 'wpbridge.db').resolve()}")
     settings = Settings(data_dir=data_dir, **values)
@@ -192,6 +201,19 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         kind = "an integer" if name in _INT else "a number" if name in _FLOAT else "true or false"
         raise SettingsError(f"{source}: {raw!r} is not {kind}; set it to {kind}") from None
     return str(raw)
+
+
+def _webhook_secrets(table: Any, where: str) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{where}: must be a table with some of {', '.join(WEBHOOK_KEYS)}")
+    unknown = sorted(set(table) - set(WEBHOOK_KEYS))
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                            f"the keys are {', '.join(WEBHOOK_KEYS)}")
+    empty = sorted(k for k, v in table.items() if not isinstance(v, str) or not v.strip())
+    if empty:
+        raise SettingsError(f"{where}: {', '.join(empty)} must be a non-empty string")
+    return {k: v.strip() for k, v in table.items()}
 
 
 def ensure_secret_key(settings: Settings) -> Settings:

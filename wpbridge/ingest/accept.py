@@ -14,7 +14,7 @@ from datetime import timedelta
 from queue import Empty, SimpleQueue
 
 from email.utils import getaddresses
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from wpbridge import queue
@@ -95,6 +95,13 @@ class GroupCommit:
         self.pending: SimpleQueue = SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self.thread.start()
+        event.listen(engine, "engine_disposed", self._close)
+
+    def _close(self, _engine) -> None:
+        with self._instances_lock:
+            if self._instances.get(id(self.engine)) is self:
+                del self._instances[id(self.engine)]
+        self.pending.put(None)
 
     @classmethod
     def of(cls, engine, settings) -> "GroupCommit":
@@ -112,12 +119,19 @@ class GroupCommit:
 
     def _run(self) -> None:
         while True:
-            batch = [self.pending.get()]
+            first = self.pending.get()
+            if first is None:  # the engine was disposed
+                return
+            batch = [first]
             while len(batch) < self.MAX_REQUESTS:
                 try:
-                    batch.append(self.pending.get_nowait())
+                    item = self.pending.get_nowait()
                 except Empty:
                     break
+                if item is None:
+                    self.pending.put(None)
+                    break
+                batch.append(item)
             self._commit(batch)
 
     def _commit(self, batch) -> None:
