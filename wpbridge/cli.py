@@ -38,9 +38,11 @@ def main(verbose: bool) -> None:
 
 from wpbridge.classify_cli import classify_command  # noqa: E402
 from wpbridge.events.cli import bounces_command  # noqa: E402
+from wpbridge.ingest.smtp import smtpd_command  # noqa: E402
 
 main.add_command(classify_command, "classify")
 main.add_command(bounces_command, "bounces")
+main.add_command(smtpd_command, "smtpd")
 
 
 def _parse_bind(value: str | None, settings) -> tuple[str, int]:
@@ -92,14 +94,16 @@ def serve(bind: str | None) -> None:
                     "or sendgrid) to deliver.", fg="yellow", bold=True, err=True)
     env = dict(os.environ, WPBRIDGE_DATA=str(settings.data_dir), WPBRIDGE_HTTP_HOST=host,
                WPBRIDGE_HTTP_PORT=str(port), WPBRIDGE_SECRET_KEY=settings.secret_key)
-    parts = [["web"], ["worker"]]
+    parts = [["web"], ["worker"], ["smtpd"]]
     if settings.bounce_domains:
         parts.append(["bounces", "listen"])
     if settings.bounce_domains and settings.bounce_mailbox:
         parts.append(["bounces", "poll"])
     children = [subprocess.Popen([sys.executable, "-m", "wpbridge", *part], env=env) for part in parts]
-    click.echo(f"wpbridge is running: HTTP on http://{host}:{port}, data in {settings.data_dir}. "
-               "Ctrl-C stops it.", err=True)
+    click.echo(f"wpbridge is running: HTTP on http://{host}:{port}; SMTP submission on "
+               f"{settings.smtp_host}:{settings.smtp_port} (STARTTLS) and {settings.smtp_tls_port} (TLS), "
+               f"user = key id, password = secret; data in {settings.data_dir}. Ctrl-C stops it.",
+               err=True)
     stopping = False
 
     def _stop(*_):

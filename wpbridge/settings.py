@@ -61,6 +61,17 @@ class Settings:
     # [[classify.rules]] for every site; [[sites.NAME.classify.rules]] for one (checked first).
     classify_rules: tuple[Rule, ...] = ()
     site_classify_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    # The SMTP submission listener (wpbridge smtpd): STARTTLS and implicit-TLS ports.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2587  # 587 in production
+    smtp_tls_port: int = 2465  # 465 in production
+    smtp_hostname: str = ""  # greeting and generated certificate; "" = this host's name
+    smtp_tls_cert: str = ""  # PEM chain; with neither set, a self-signed pair in the data dir
+    smtp_tls_key: str = field(default="", repr=False)
+    smtp_max_recipients: int = 1000
+    smtp_normalise_line_endings: bool = False
+    smtp_allow_plain_loopback: bool = False  # test only: AUTH without TLS from loopback
+    smtp_trusted_loopback_site: str = ""  # test only: loopback clients submit as this site
     # Bounce handling: VERP domains whose MX is the bounce listener, and the policy.
     bounce_domains: tuple[str, ...] = ()
     bounce_listen: str = "127.0.0.1:2525"
@@ -93,11 +104,11 @@ class Settings:
 
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
-        "soft_limit"}
+        "soft_limit", "smtp_port", "smtp_tls_port", "smtp_max_recipients"}
 _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
           "bounce_poll_interval"}
-_BOOL = {"tls_verify"}
+_BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",
     "site_webhooks"}

@@ -21,7 +21,7 @@ Replies (every refusal has an enhanced status code and says what to do):
 :451 4.3.0: storage failed; nothing was accepted
 :250 2.0.0: only once the message is committed to the queue ("Queued as <id>")
 
-Settings (read with defaults, see :data:`DEFAULTS`): ``smtp_host``, ``smtp_port``,
+Settings (see wpbridge/settings.py): ``smtp_host``, ``smtp_port``,
 ``smtp_tls_port``, ``smtp_hostname``, ``smtp_tls_cert``, ``smtp_tls_key``,
 ``smtp_max_recipients``, ``smtp_normalise_line_endings``, and two that are for tests and
 benchmarks on one machine only: ``smtp_allow_plain_loopback`` (AUTH without TLS from
@@ -61,21 +61,8 @@ from wpbridge.sites import Directory, SiteAuth
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "smtp_host": "127.0.0.1",
-    "smtp_port": 2587,  # STARTTLS; 587 in production
-    "smtp_tls_port": 2465,  # implicit TLS; 465 in production
-    "smtp_hostname": "",  # greeting and generated certificate; default: this host's name
-    "smtp_tls_cert": "",  # PEM certificate chain; with neither set, a self-signed pair
-    "smtp_tls_key": "",  # is generated into <data_dir>/smtpd-cert.pem and smtpd-key.pem
-    "smtp_max_recipients": 1000,
-    "smtp_normalise_line_endings": False,
-    "smtp_allow_plain_loopback": False,  # test only
-    "smtp_trusted_loopback_site": "",  # test only
-}
-
-# Sessions whose DATA can wait for the commit at the same time; accept() groups them into
-# shared transactions (see wpbridge.ingest.accept.GroupCommit).
+# Messages that can be parsed and wait for their commit at the same time; accept() groups
+# the waiting ones into shared transactions (see wpbridge.ingest.accept.GroupCommit).
 COMMIT_THREADS = 64
 
 AUTH_REQUIRED = ("530 5.7.0 Authentication required: log in with AUTH (user name: the site's "
@@ -83,11 +70,6 @@ AUTH_REQUIRED = ("530 5.7.0 Authentication required: log in with AUTH (user name
 STORAGE_FAILED = ("451 4.3.0 Temporary storage failure: the message was not accepted; "
                   "try again later")
 INTERNAL_ERROR = "451 4.3.0 Temporary server error: nothing was accepted; try again later"
-
-
-def setting(settings, name: str):
-    """A setting of this module, or its default while ``Settings`` does not define it."""
-    return getattr(settings, name, DEFAULTS[name])
 
 
 def is_loopback(peer) -> bool:
@@ -162,9 +144,9 @@ class SubmissionHandler:
     def __init__(self, settings, engine, directory: Directory, trusted_site: SiteAuth | None = None):
         self.settings, self.engine = settings, engine
         self.directory, self.trusted_site = directory, trusted_site
-        self.max_recipients = int(setting(settings, "smtp_max_recipients"))
-        self.normalise = bool(setting(settings, "smtp_normalise_line_endings"))
-        self.plain_loopback = bool(setting(settings, "smtp_allow_plain_loopback"))
+        self.max_recipients = int(settings.smtp_max_recipients)
+        self.normalise = bool(settings.smtp_normalise_line_endings)
+        self.plain_loopback = bool(settings.smtp_allow_plain_loopback)
         self.executor = ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="smtpd")
         self.committing = 0
 
@@ -280,16 +262,12 @@ class SubmissionHandler:
         if problem and not self.normalise:
             return (f"550 5.6.0 Message refused: {problem}; send CRLF line endings (or ask the "
                     "bridge's operator to set smtp_normalise_line_endings)")
+        self.committing += 1
         try:
-            sub = from_raw(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
-                           self.settings.max_message_bytes,
-                           {"source": "smtp", "smtp_helo": session.host_name})
-            self.committing += 1
-            try:
-                [done] = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, accept, self.engine, self.settings, site, [Item(sub)])
-            finally:
-                self.committing -= 1
+            # Parsing a large message and waiting for the commit both happen off the loop.
+            done = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._store, site, envelope.mail_from, list(envelope.rcpt_tos),
+                envelope.original_content, {"source": "smtp", "smtp_helo": session.host_name})
         except InvalidInput as exc:
             return _invalid_reply(exc)
         except QuotaExceeded as exc:
@@ -298,8 +276,15 @@ class SubmissionHandler:
         except StorageError as exc:
             log.error("smtpd: %s", exc)
             return STORAGE_FAILED
+        finally:
+            self.committing -= 1
         log.debug("smtpd: queued %s for site %s (%d recipients)", done.id, site.name, done.recipients)
         return f"250 2.0.0 Queued as {done.id}"
+
+    def _store(self, site: SiteAuth, mail_from: str, rcpts: list[str], data: bytes, context: dict):
+        sub = from_raw(mail_from, rcpts, data, self.settings.max_message_bytes, context)
+        [done] = accept(self.engine, self.settings, site, [Item(sub)])
+        return done
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtpd: unexpected error in an SMTP session", exc_info=error)
@@ -385,7 +370,7 @@ def tls_context(settings) -> tuple[ssl.SSLContext, Path]:
     With neither ``smtp_tls_cert`` nor ``smtp_tls_key`` set, a self-signed pair is made once in
     the data directory, with a warning: clients must then trust it explicitly.
     """
-    cert, key = setting(settings, "smtp_tls_cert"), setting(settings, "smtp_tls_key")
+    cert, key = settings.smtp_tls_cert, settings.smtp_tls_key
     if bool(cert) != bool(key):
         raise settings_mod.SettingsError(
             "smtp_tls_cert and smtp_tls_key go together: set both (PEM files), or neither for a "
@@ -411,7 +396,7 @@ def tls_context(settings) -> tuple[ssl.SSLContext, Path]:
 
 
 def _hostname(settings) -> str:
-    return setting(settings, "smtp_hostname") or socket.gethostname() or "localhost"
+    return settings.smtp_hostname or socket.gethostname() or "localhost"
 
 
 def _self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
@@ -464,9 +449,9 @@ class Listener:
         self.settings = settings
         self.engine = engine or db.make_engine(settings)
         self.sessions = db.make_sessionmaker(self.engine)
-        host = setting(settings, "smtp_host")
-        self.starttls = starttls or (host, int(setting(settings, "smtp_port")))
-        self.implicit_tls = implicit_tls or (host, int(setting(settings, "smtp_tls_port")))
+        host = settings.smtp_host
+        self.starttls = starttls or (host, int(settings.smtp_port))
+        self.implicit_tls = implicit_tls or (host, int(settings.smtp_tls_port))
         self.hostname = _hostname(settings)
         self.tls, self.cert_path = tls_context(settings)
         directory = Directory(self.sessions, settings.secret_key)
@@ -483,7 +468,7 @@ class Listener:
         self._thread: threading.Thread | None = None
 
     def _trusted_site(self, directory: Directory) -> SiteAuth | None:
-        name = setting(self.settings, "smtp_trusted_loopback_site")
+        name = self.settings.smtp_trusted_loopback_site
         if not name:
             return None
         with self.sessions() as session:
@@ -529,7 +514,7 @@ class Listener:
         deadline = self._loop.time() + float(self.settings.smtp_timeout)
         while self.handler.committing and self._loop.time() < deadline:
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # time for their replies to go out
         for conn in list(self._connections):
             if conn.transport is not None:
                 conn.transport.close()
@@ -606,10 +591,10 @@ def smtpd_command(listen: str | None, tls_listen: str | None) -> None:
     """
     try:
         settings = settings_mod.ensure_secret_key(settings_mod.load())
-        host = setting(settings, "smtp_host")
+        host = settings.smtp_host
         listener = Listener(
-            settings, starttls=_bind(listen, (host, int(setting(settings, "smtp_port")))),
-            implicit_tls=_bind(tls_listen, (host, int(setting(settings, "smtp_tls_port")))))
+            settings, starttls=_bind(listen, (host, int(settings.smtp_port))),
+            implicit_tls=_bind(tls_listen, (host, int(settings.smtp_tls_port))))
     except settings_mod.SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
