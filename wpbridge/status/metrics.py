@@ -65,9 +65,6 @@ class Tally:
     def flush(self, conn: Connection, now: datetime) -> None:
         if not self.rows:
             return
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        table = Stat.__table__
-        columns = FIELDS + ("latency_ms_sum",) + tuple(f"lat_{i}" for i in range(8))
         minute = now.replace(second=0, microsecond=0)
         hour = minute.replace(minute=0)
         values = []
@@ -75,15 +72,27 @@ class Tally:
             for period, bucket in (("m", minute), ("h", hour)):
                 values.append({"period": period, "bucket": bucket, "site_id": site_id,
                                "category": category, "provider": provider, "domain_group": group,
-                               **{c: counts.get(c, 0) for c in columns}})
+                               **{c: counts.get(c, 0) for c in COLUMNS}})
         # One order for every writer, so two transactions never lock rows crosswise.
         values.sort(key=lambda v: (v["period"], v["site_id"], v["category"], v["provider"],
                                    v["domain_group"]))
-        stmt = insert(table).values(values)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["period", "bucket", "site_id", "category", "provider", "domain_group"],
-            set_={c: table.c[c] + stmt.excluded[c] for c in columns}))
+        conn.execute(_upsert(conn.dialect.name), values)
         self.rows.clear()
+
+
+COLUMNS = FIELDS + ("latency_ms_sum",) + tuple(f"lat_{i}" for i in range(8))
+_UPSERTS: dict[str, object] = {}
+
+
+def _upsert(dialect: str):
+    """The add-to-counters statement, built once per dialect so its compiled form is cached."""
+    if dialect not in _UPSERTS:
+        table = Stat.__table__
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        _UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=["period", "bucket", "site_id", "category", "provider", "domain_group"],
+            set_={c: table.c[c] + stmt.excluded[c] for c in COLUMNS})
+    return _UPSERTS[dialect]
 
 
 def prune(conn: Connection, now: datetime) -> None:
