@@ -37,6 +37,9 @@ def create_app(settings: settings_mod.Settings | None = None, engine=None) -> Fl
     app.register_blueprint(http.bp)
     app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(webhooks.bp)
+    from wpbridge.status import web as status_web
+
+    status_web.init_app(app)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

@@ -44,6 +44,12 @@ main.add_command(classify_command, "classify")
 main.add_command(bounces_command, "bounces")
 main.add_command(smtpd_command, "smtpd")
 
+from wpbridge.status.cli import admin_command, alerts_command, report_command  # noqa: E402
+
+main.add_command(admin_command)
+main.add_command(alerts_command)
+main.add_command(report_command)
+
 
 def _parse_bind(value: str | None, settings) -> tuple[str, int]:
     if not value:

@@ -216,3 +216,105 @@ class WorkerBeat(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     beat_at: Mapped[datetime] = mapped_column(DateTime())
     started_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+# -- status: the status page, embedding, agency access, alerts -----------------------------
+
+# The status page's lists (recent failures, queue gauges) walk a site's rows by state; the
+# failure reasons read the newest attempts.
+Index("ix_recipients_site_state", Recipient.site_id, Recipient.state, Recipient.updated_at)
+Index("ix_attempts_at", Attempt.at)
+
+
+class SiteStatusSettings(Base):
+    """Per site: who hears of its alerts and which origins may frame its status page.
+
+    No row, or an empty ``frame_origins``, means the site's own ``https://<name>`` and
+    ``http://<name>``."""
+
+    __tablename__ = "site_status_settings"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    contact_email: Mapped[str | None] = mapped_column(Text)  # comma-separated addresses
+    webhook_url: Mapped[str | None] = mapped_column(Text)  # JSON POST per alert change
+    slack_url: Mapped[str | None] = mapped_column(Text)  # Slack-compatible incoming webhook
+    frame_origins: Mapped[list | None] = mapped_column(JSON)
+
+
+class EmbedToken(Base):
+    """A one-time URL for one site's status page (``POST /api/v1/embed-token``); only the
+    SHA-256 of the token is stored."""
+
+    __tablename__ = "embed_tokens"
+    __table_args__ = (Index("ix_embed_tokens_expires", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime] = mapped_column(DateTime())
+    used_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class AdminToken(Base):
+    """An agency (operator) token for the all-sites view (``wpbridge admin create-token``);
+    only its SHA-256 is stored."""
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class AlertState(Base):
+    """The current level of one alert metric of one site (``site_id`` 0: the bridge itself,
+    e.g. the worker heartbeat). Workers change it with a guarded UPDATE, so only one of
+    them sends the notice of a change."""
+
+    __tablename__ = "alert_states"
+    __table_args__ = (UniqueConstraint("site_id", "metric"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigId)
+    metric: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(8))  # ok | warning | critical
+    value: Mapped[float | None] = mapped_column()
+    since: Mapped[datetime] = mapped_column(DateTime())
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+    version: Mapped[int] = mapped_column(Integer, default=0)  # the guard of every change
+
+
+class AlertEvent(Base):
+    """Alert history: one row per change of level (shown on the status page)."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("ix_alert_events_site_at", "site_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigId)
+    metric: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime())
+    from_level: Mapped[str] = mapped_column(String(8))
+    to_level: Mapped[str] = mapped_column(String(8))
+    value: Mapped[float | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text)
+    sent_to: Mapped[list] = mapped_column(JSON)  # channels the notice went to
+
+
+class ReportRun(Base):
+    """A periodic report sent for one site and period; the unique key lets many workers
+    try and only one send it."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("site_id", "period", "period_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(8))  # day | week | month
+    period_start: Mapped[datetime] = mapped_column(DateTime())
+    sent_at: Mapped[datetime] = mapped_column(DateTime())

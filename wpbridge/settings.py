@@ -83,6 +83,20 @@ class Settings:
     soft_suppress_days: float = 30.0
     # Provider webhook secrets per site name: [sites."<name>".webhooks] (events/webhooks).
     site_webhooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # Alerts and reports (wpbridge/status/alerts.py): who hears of trouble, and how often.
+    alert_operator_email: str = ""  # comma-separated; critical alerts
+    alert_webhook_url: str = field(default="", repr=False)
+    alert_slack_url: str = field(default="", repr=False)
+    alert_smtp_url: str = field(default="", repr=False)  # direct SMTP when delivery itself is broken
+    alert_from: str = ""
+    alert_renotify: float = 14400.0
+    alert_interval: float = 60.0
+    alert_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    report_period: str = ""  # day | week | month: send reports by themselves
+    embed_token_ttl: int = 300
+    status_session_ttl: int = 28800
+    readyz_heartbeat: float = 60.0
+    metrics_open: bool = False  # /metrics without an agency token
     # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
     public_url: str = ""
 
@@ -104,14 +118,15 @@ class Settings:
 
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
-        "soft_limit", "smtp_port", "smtp_tls_port", "smtp_max_recipients"}
+        "soft_limit", "smtp_port", "smtp_tls_port", "smtp_max_recipients", "embed_token_ttl",
+        "status_session_ttl"}
 _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
-          "bounce_poll_interval"}
-_BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback"}
+          "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat"}
+_BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",
-    "site_webhooks"}
+    "site_webhooks", "alert_thresholds"}
 WEBHOOK_KEYS = ("sendgrid_public_key", "mailgun_signing_key", "postmark_user",
                 "postmark_password", "ses_topic_arn")
 
@@ -166,6 +181,11 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             for name, table in (file_values.get("sites") or {}).items() if table.get("classify")}
     except RuleError as exc:
         raise SettingsError(f"{config_path}: {exc}") from None
+    thresholds = file_values.get("alert_thresholds") or {}
+    if not isinstance(thresholds, dict) or not all(isinstance(v, dict) for v in thresholds.values()):
+        raise SettingsError(f"{config_path}: [alert_thresholds.<metric>] tables with warn/critical "
+                            "numbers, e.g. [alert_thresholds.bounce_rate] warn = 0.03")
+    values["alert_thresholds"] = thresholds
     values["site_webhooks"] = {
         name.strip().lower().rstrip("."):
             _webhook_secrets(table["webhooks"], f"{config_path}: sites.{name}.webhooks")

@@ -250,6 +250,17 @@ def privacy_erase():
     return jsonify({"address": address.lower(), "erased": counts})
 
 
+@bp.post("/embed-token")
+def embed_token():
+    """A one-time URL of this site's status page, valid about five minutes."""
+    from wpbridge.status.web import embed_token_response
+
+    body, status = embed_token_response(current_app.extensions["wpbridge"], g.site)
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
 @bp.get("/ping")
 def ping():
     """Check the key id and secret (the plugin's "Test connection")."""

@@ -9,6 +9,8 @@ namespace WPBridge;
 
 defined( 'ABSPATH' ) || exit;
 
+require_once __DIR__ . '/class-status-embed.php';
+
 /**
  * Everything the site's administrators see. Every write checks the capability and a
  * nonce; the secret is never printed back into a page.
@@ -161,6 +163,8 @@ final class Admin {
 		}
 		echo '<div class="wrap"><h1>' . esc_html__( 'Mail bridge', 'wpbridge' ) . '</h1>';
 		self::render_flash();
+		echo '<h2>' . esc_html__( 'Delivery', 'wpbridge' ) . '</h2>';
+		Status_Embed::render( 1400 );
 		echo '<h2>' . esc_html__( 'Status', 'wpbridge' ) . '</h2>';
 		self::render_status();
 		self::render_spool();
@@ -331,8 +335,11 @@ final class Admin {
 		}
 	}
 
+	/** The bridge's status page; the plugin's own status when the bridge cannot show it. */
 	public static function render_widget(): void {
-		self::render_status();
+		if ( ! Status_Embed::render( 480 ) ) {
+			self::render_status();
+		}
 		printf( '<p><a href="%s">%s</a></p>', esc_url( self::page_url() ), esc_html__( 'Settings and tools', 'wpbridge' ) );
 	}
 
