@@ -31,6 +31,7 @@ class Route:
     max_age: float
     return_path: str | None = None
     verp: bool = False  # one envelope sender per recipient at the return_path domain
+    dkim: bool = True  # sign with the From domain's DKIM key when the site has one
 
     def envelope_sender(self, mail_from: str) -> str:
         if not self.return_path:
@@ -53,10 +54,12 @@ def parse_routes(table: Mapping[str, Any], where: str) -> dict[str, dict[str, An
         if category not in CATEGORIES:
             raise SettingsError(f"{where}: unknown category {category!r} in [routes]; use one of "
                                 f"{', '.join(CATEGORIES)}")
-        unknown = set(values) - {"providers", "lane", "max_age", "return_path", "verp"}
+        unknown = set(values) - {"providers", "lane", "max_age", "return_path", "verp", "dkim"}
         if unknown:
             raise SettingsError(f"{where}: [routes.{category}] has unknown keys {sorted(unknown)}; "
-                                "use providers, lane, max_age, return_path, verp")
+                                "use providers, lane, max_age, return_path, verp, dkim")
+        if not isinstance(values.get("dkim", True), bool):
+            raise SettingsError(f"{where}: [routes.{category}] dkim must be true or false")
         if values.get("verp") and "@" in str(values.get("return_path") or "@"):
             raise SettingsError(f"{where}: [routes.{category}] verp needs return_path set to the "
                                 "bounce domain (not an address), e.g. return_path = \"bounces.example.com\"")
@@ -77,4 +80,5 @@ def route_for(settings, site_name: str, category: str) -> Route:
         max_age=float(values.get("max_age", settings.max_age)),
         return_path=values.get("return_path"),
         verp=bool(values.get("verp")),
+        dkim=bool(values.get("dkim", True)),
     )

@@ -20,6 +20,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
 from wpbridge import db, queue, suppressions
+from wpbridge.auth.dkim import Signer
 from wpbridge.events import verp
 from wpbridge.events.policy import Policy
 from wpbridge.events.unsubscribe import make_token
@@ -28,6 +29,7 @@ from wpbridge.relay import TEMPORARY, Delivery, Reply, compliance, open_relay
 from wpbridge.relay.providers import OUTBOX
 from wpbridge.route import route_for
 from wpbridge.settings import Settings
+from wpbridge.status import alerts
 
 log = logging.getLogger("wpbridge.worker")
 
@@ -39,6 +41,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.policy = queue.RetryPolicy.from_settings(settings)
         self.events_policy = Policy.from_settings(settings)
+        self.signer = Signer(self.engine, settings.secret_key)
         self.stopping = threading.Event()
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max(1, settings.worker_connections),
@@ -110,6 +113,7 @@ class Worker:
                                                   f"{m.category}.{m.site_name}")
             mail_from = (verp.address(self.settings.secret_key, alone, route.return_path)
                          if route.verp else route.envelope_sender(m.mail_from))
+            raw = self.signer.sign(m.site_id, raw, route.dkim)  # after the list headers: signed too
             delivery = Delivery(m.id, mail_from, raw, tuple((c.id, c.address) for c in rows))
             futures.append((rows, route, m, self.pool.submit(self._deliver, provider_name, delivery)))
         for rows, route, m, future in futures:
@@ -133,6 +137,7 @@ class Worker:
             try:
                 if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
                     self.beat()
+                    alerts.run_due(self.engine, self.settings)
                     reaped = queue.reap_expired_leases(self.engine, utcnow())
                     if reaped:
                         log.warning("%d recipients had an expired lease; they are due again", reaped)
