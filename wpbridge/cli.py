@@ -46,11 +46,14 @@ main.add_command(smtpd_command, "smtpd")
 
 from wpbridge.status.cli import admin_command, alerts_command, report_command  # noqa: E402
 from wpbridge.auth.cli import dkim_command, dns_command  # noqa: E402
+from wpbridge.shape.cli import bulk_command, providers_command  # noqa: E402
 
 main.add_command(admin_command)
 main.add_command(alerts_command)
 main.add_command(report_command)
 main.add_command(dns_command, "dns")
+main.add_command(providers_command, "providers")
+main.add_command(bulk_command, "bulk")
 main.add_command(dkim_command, "dkim")
 
 

@@ -83,6 +83,12 @@ class Settings:
     soft_suppress_days: float = 30.0
     # Provider webhook secrets per site name: [sites."<name>".webhooks] (events/webhooks).
     site_webhooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # Shaping (wpbridge/shape): [shaping.destinations], [[shaping.reactions]], [warmup."domain"],
+    # [sites."name".sending] bulk_window/timezone. Tuning numbers keep shape's defaults.
+    destination_rates: Mapping[str, Any] = field(default_factory=dict)
+    reactions: tuple = ()
+    warmup: Mapping[str, Any] = field(default_factory=dict)
+    site_sending: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Alerts and reports (wpbridge/status/alerts.py): who hears of trouble, and how often.
     alert_operator_email: str = ""  # comma-separated; critical alerts
     alert_webhook_url: str = field(default="", repr=False)
@@ -126,7 +132,7 @@ _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retr
 _BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",
-    "site_webhooks", "alert_thresholds"}
+    "site_webhooks", "alert_thresholds", "destination_rates", "reactions", "warmup", "site_sending"}
 WEBHOOK_KEYS = ("sendgrid_public_key", "mailgun_signing_key", "postmark_user",
                 "postmark_password", "ses_topic_arn")
 
@@ -166,6 +172,9 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             "username": env.get("WPBRIDGE_PROVIDER_USERNAME"),
             "password": env.get("WPBRIDGE_PROVIDER_PASSWORD"),
             "region": env.get("WPBRIDGE_PROVIDER_REGION"),
+            "rates": env.get("WPBRIDGE_PROVIDER_RATES"),
+            "connections": env.get("WPBRIDGE_PROVIDER_CONNECTIONS"),
+            "messages_per_connection": env.get("WPBRIDGE_PROVIDER_MESSAGES_PER_CONNECTION"),
         })
     if "default_provider" not in values and providers and "default" not in providers:
         values["default_provider"] = next(iter(providers))
@@ -181,6 +190,12 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             for name, table in (file_values.get("sites") or {}).items() if table.get("classify")}
     except RuleError as exc:
         raise SettingsError(f"{config_path}: {exc}") from None
+    shaping = file_values.get("shaping") or {}
+    values["destination_rates"] = shaping.get("destinations") or {}
+    values["reactions"] = tuple(shaping.get("reactions") or ())
+    values["warmup"] = file_values.get("warmup") or {}
+    values["site_sending"] = {name: table["sending"] for name, table in (file_values.get("sites") or {}).items()
+                              if table.get("sending")}
     thresholds = file_values.get("alert_thresholds") or {}
     if not isinstance(thresholds, dict) or not all(isinstance(v, dict) for v in thresholds.values()):
         raise SettingsError(f"{config_path}: [alert_thresholds.<metric>] tables with warn/critical "
@@ -208,6 +223,9 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
                     raise SettingsError(f"{config_path}: [{where}.{category}] uses verp, but provider "
                                         f"{name!r} replaces the envelope sender; its bounces come by "
                                         "webhook: remove verp from this route")
+    from wpbridge.shape.config import ShapingConfig
+
+    ShapingConfig.from_settings(settings)  # a malformed rate or rule fails here, named
     return settings
 
 

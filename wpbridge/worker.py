@@ -7,6 +7,7 @@ connections open between batches. The one broad ``except`` sits around one deliv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ from wpbridge.models import WorkerBeat, utcnow
 from wpbridge.relay import TEMPORARY, Delivery, Reply, compliance, open_relay
 from wpbridge.relay.providers import OUTBOX
 from wpbridge.route import route_for
+from wpbridge.shape import Job, shaper_for
 from wpbridge.settings import Settings
 from wpbridge.status import alerts
 
@@ -72,25 +74,40 @@ class Worker:
                           f"{self.name}; add it under [providers.{provider_name}]")
             return {rid: reply for rid, _ in delivery.recipients}, 0
         try:
-            replies = self._relay(provider_name).send(delivery)
+            relay = self._relay(provider_name)
+            per_connection = shaper_for(self).messages_per_connection(provider_name)
+            if per_connection and getattr(relay, "sent_on_conn", 0) >= per_connection:
+                relay.close()  # the provider's messages-per-connection limit: a new connection
+            replies = relay.send(delivery)
         except Exception as exc:  # the one catch-all: a bug must not lose the batch
             log.exception("delivery of message %s failed unexpectedly", delivery.message_id)
             replies = {rid: Reply.network(exc) for rid, _ in delivery.recipients}
         return replies, int((time.monotonic() - started) * 1000)
 
     def run_once(self) -> int:
-        """Claim one batch, deliver it, record the outcome. Returns how many were claimed."""
+        """Claim one batch, shape it, deliver what may go now, record the outcome and put back
+        what must wait (see wpbridge.shape). Returns how many were claimed."""
         now = utcnow()
         claimed = queue.claim(self.engine, self.name, self.settings.worker_batch,
                               self.settings.worker_lease, now, self.settings.worker_bulk_batch)
+        shaper = shaper_for(self)
+
+        def close_all(provider: str) -> None:  # between batches: no lane uses a relay
+            with self._relays_lock:
+                for relay in self._relays:
+                    if getattr(getattr(relay, "provider", None), "name", None) == provider:
+                        relay.close()
+
         if not claimed:
+            shaper.idle(close_all)
             return 0
         messages = queue.messages_for(self.engine, {c.message_id for c in claimed})
         with self.engine.connect() as conn:
             suppressed = suppressions.active(conn, {(c.site_id, c.address) for c in claimed}, now)
         outcomes: list[queue.Outcome] = []
-        # One SMTP transaction per message and provider; bulk mail that gets a one-click
-        # unsubscribe header of its own goes one recipient at a time.
+        # One SMTP transaction per message, provider and destination (limits and holds are
+        # per destination); bulk mail that gets a one-click unsubscribe header of its own
+        # goes one recipient at a time.
         groups: dict[tuple, list[queue.Claimed]] = defaultdict(list)
         routes = {}
         for c in claimed:
@@ -102,9 +119,10 @@ class Worker:
                 continue
             unsubscribe = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
             alone = unsubscribe or route.verp
-            groups[(c.provider, c.message_id, c.id if alone else None)].append(c)
-        futures = []
-        for (provider_name, message_id, alone), rows in groups.items():
+            destination = shaper.config.destination(c.address)
+            groups[(c.provider, c.message_id, c.id if alone else None, destination)].append(c)
+        jobs = []
+        for (provider_name, message_id, alone, destination), rows in groups.items():
             m, route = messages[message_id], routes[message_id]
             raw = m.raw
             if alone and m.category == "bulk" and compliance.needs_unsubscribe(raw):
@@ -115,15 +133,22 @@ class Worker:
                          if route.verp else route.envelope_sender(m.mail_from))
             raw = self.signer.sign(m.site_id, raw, route.dkim)  # after the list headers: signed too
             delivery = Delivery(m.id, mail_from, raw, tuple((c.id, c.address) for c in rows))
-            futures.append((rows, route, m, self.pool.submit(self._deliver, provider_name, delivery)))
-        for rows, route, m, future in futures:
-            replies, ms = future.result()
-            for c in rows:
-                reply = replies[c.id]
+            jobs.append(Job(rows, m, route, delivery, provider_name, destination))
+        ready, held = shaper.plan(jobs)
+        sent, stopped = shaper.run(ready, self.pool, self._deliver, lambda p: self._relay(p).close(),
+                                   close_all)
+        for s in sent:
+            job = s.job
+            for c in job.rows:
+                if c.provider != job.provider:  # failover chose another provider of the route
+                    c = dataclasses.replace(c, provider=job.provider)
+                reply = s.replies[c.id]
                 outcomes.append(queue.Outcome(
-                    c, m, reply, ms,
-                    route.next_provider(c.provider) if reply.outcome == TEMPORARY else None))
+                    c, job.message, reply, s.duration_ms,
+                    job.route.next_provider(job.provider) if reply.outcome == TEMPORARY else None))
         queue.record(self.engine, self.name, outcomes, self.policy, utcnow(), self.events_policy)
+        queue.postpone(self.engine, self.name,
+                       [(c.id, h.until, h.reason) for h in held + stopped for c in h.rows], utcnow())
         return len(claimed)
 
     def run(self, idle_exit: bool = False) -> None:
@@ -175,3 +200,4 @@ class Worker:
             for relay in self._relays:
                 relay.close()
             self._relays.clear()
+        shaper_for(self).close()  # give back connection leases, close the shaping engine

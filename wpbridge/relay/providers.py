@@ -44,6 +44,11 @@ class ProviderConfig:
     password: str | None = None
     helo: str | None = None
     keeps_envelope: bool = True
+    # Limits of this account (see wpbridge/shape): ["14/s", "50000/day"], connections at once
+    # across all workers, and messages per connection.
+    rates: tuple[str, ...] = ()
+    connections: int | None = None
+    messages_per_connection: int | None = None
 
     def __repr__(self) -> str:  # never print the password
         return (f"ProviderConfig(name={self.name!r}, kind={self.kind!r}, host={self.host!r}, "
@@ -70,11 +75,16 @@ def parse_provider(name: str, table: Mapping[str, Any]) -> ProviderConfig:
     from wpbridge.settings import SettingsError
 
     url = (table.get("url") or table.get("preset") or "").strip()
+    rates = table.get("rates") or ()
+    if isinstance(rates, str):
+        rates = [r.strip() for r in rates.split(",") if r.strip()]
+    limits = {"rates": tuple(rates), "connections": _int_or_none(table.get("connections")),
+              "messages_per_connection": _int_or_none(table.get("messages_per_connection"))}
     username = table.get("username") or None
     password = table.get("password") or None
     region = table.get("region") or None
     if url in ("outbox", "outbox:"):
-        return ProviderConfig(name=name, kind="outbox")
+        return ProviderConfig(name=name, kind="outbox", **limits)
     preset, _, suffix = url.partition(":")
     if preset == "mailgun" and suffix == "eu":
         preset, suffix = "mailgun-eu", ""
@@ -83,7 +93,7 @@ def parse_provider(name: str, table: Mapping[str, Any]) -> ProviderConfig:
         region = suffix or region or PRESET_DEFAULT_REGION.get(preset, "")
         return ProviderConfig(name=name, kind="smtp", host=host.format(region=region), port=port,
                               tls=tls, username=username or default_user, password=password,
-                              keeps_envelope=keeps)
+                              keeps_envelope=keeps, **limits)
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise SettingsError(
@@ -98,5 +108,16 @@ def parse_provider(name: str, table: Mapping[str, Any]) -> ProviderConfig:
         name=name, kind="smtp", host=parts.hostname, port=parts.port or default_port, tls=tls,
         username=unquote(parts.username) if parts.username else username,
         password=unquote(parts.password) if parts.password else password,
-        helo=(query.get("helo") or [None])[0],
+        helo=(query.get("helo") or [None])[0], **limits,
     )
+
+
+def _int_or_none(value) -> int | None:
+    from wpbridge.settings import SettingsError
+
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{value!r} is not a whole number (connections, messages_per_connection)") from None
