@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wpbridge.models import Base, BigId
@@ -27,3 +27,14 @@ class Event(Base):
     diagnostic: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)  # the payload as received
     created_at: Mapped[datetime] = mapped_column()
+
+
+class WebhookNonce(Base):
+    """A verified webhook request's nonce, until its timestamp goes stale: a replay to any
+    web process finds it here (see events/webhooks)."""
+
+    __tablename__ = "webhook_nonces"
+    __table_args__ = (Index("ix_webhook_nonces_until", "until"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[float] = mapped_column(Float)  # epoch seconds

@@ -26,10 +26,9 @@ included in notifications) plus, per provider, SendGrid ``X-SMTPAPI: {"unique_ar
 {"wpbridge_id": "<id>"}}``, Mailgun ``X-Mailgun-Variables: {"wpbridge_id": "<id>"}``,
 Postmark ``X-PM-Metadata-wpbridge_id: <id>``, SES ``X-SES-MESSAGE-TAGS: wpbridge_id=<id>``.
 
-Replays are refused with a memory of used nonces kept in this process only (bounded, and
-only for as long as the nonce's timestamp is fresh). With several web processes a replay
-can reach another process; a shared table (one row per nonce, inserted in the same
-transaction as the events) closes that gap.
+Replays are refused with a table of used nonces (one row per nonce, inserted in the same
+transaction as the events, kept as long as the nonce's timestamp is fresh), so a replay is
+caught whichever web process it reaches.
 """
 
 from __future__ import annotations
@@ -262,6 +261,30 @@ class SeenNonces:
             self._seen.pop(nonce.key, None)
 
 
+class DbNonces:
+    """Nonces of accepted requests in the database, shared by every web process. The nonce
+    is inserted in the same transaction as the events, so a request that was not recorded
+    leaves no nonce behind (``release`` has nothing to do)."""
+
+    def claim(self, conn, nonce: Nonce, now: float) -> bool:
+        from sqlalchemy import delete
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        from wpbridge.events.store import WebhookNonce
+
+        t = WebhookNonce.__table__
+        conn.execute(delete(t).where(t.c.until < now))
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        key = hashlib.sha256(nonce.key.encode()).hexdigest()
+        row = conn.execute(insert(t).values(key=key, until=nonce.until)
+                           .on_conflict_do_nothing().returning(t.c.key)).first()
+        return row is not None
+
+    def release(self, nonce: Nonce) -> None:
+        pass
+
+
 class FetchError(Exception):
     pass
 
@@ -295,7 +318,7 @@ class Hooks:
 
     fetch: Callable[[str], bytes] = https_get
     clock: Callable[[], float] = time.time
-    seen: SeenNonces = field(default_factory=SeenNonces)
+    seen: "SeenNonces | DbNonces" = field(default_factory=DbNonces)
     certificates: dict = field(default_factory=dict)   # SigningCertURL -> certificate
 
 
