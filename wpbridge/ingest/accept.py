@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import Future
+import weakref
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from queue import Empty, SimpleQueue
 
 from email.utils import getaddresses
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from wpbridge import queue
@@ -82,57 +83,52 @@ def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted
 
 
 class GroupCommit:
-    """One writer thread per engine and process. Each request gets a savepoint inside the
-    shared transaction, so one refused request does not undo the others; the futures are
-    resolved only after the COMMIT returned."""
+    """Requests that arrive together share one transaction. There is no committer thread:
+    the first waiting request leads, drains what is pending and commits it in its own thread
+    (no hand-off when alone); the others wait for their result or lead the next round. Each
+    request gets a savepoint inside the shared transaction, so one refused request does not
+    undo the others; results are handed out only after the COMMIT returned."""
 
     MAX_REQUESTS = 64
-    _instances: dict[int, "GroupCommit"] = {}
+    _instances: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
     _instances_lock = threading.Lock()
 
     def __init__(self, engine, settings):
         self.engine, self.settings = engine, settings
         self.pending: SimpleQueue = SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self.thread.start()
-        event.listen(engine, "engine_disposed", self._close)
-
-    def _close(self, _engine) -> None:
-        with self._instances_lock:
-            if self._instances.get(id(self.engine)) is self:
-                del self._instances[id(self.engine)]
-        self.pending.put(None)
+        self.leader = threading.Lock()
 
     @classmethod
     def of(cls, engine, settings) -> "GroupCommit":
-        key = id(engine)
         with cls._instances_lock:
-            gc = cls._instances.get(key)
-            if gc is None or gc.engine is not engine or not gc.thread.is_alive():
-                gc = cls._instances[key] = cls(engine, settings)
+            gc = cls._instances.get(engine)
+            if gc is None:
+                gc = cls._instances[engine] = cls(engine, settings)
             return gc
 
     def submit(self, site: SiteAuth, items: list[Item]) -> list[Accepted]:
         future: Future = Future()
         self.pending.put((site, items, future))
+        while not future.done():
+            if self.leader.acquire(blocking=False):
+                try:
+                    batch = self._drain()
+                    if batch:
+                        self._commit(batch)
+                finally:
+                    self.leader.release()
+            else:
+                wait([future], timeout=0.002)  # the leader may take ours, or we lead next
         return future.result()
 
-    def _run(self) -> None:
-        while True:
-            first = self.pending.get()
-            if first is None:  # the engine was disposed
-                return
-            batch = [first]
-            while len(batch) < self.MAX_REQUESTS:
-                try:
-                    item = self.pending.get_nowait()
-                except Empty:
-                    break
-                if item is None:
-                    self.pending.put(None)
-                    break
-                batch.append(item)
-            self._commit(batch)
+    def _drain(self) -> list:
+        batch = []
+        while len(batch) < self.MAX_REQUESTS:
+            try:
+                batch.append(self.pending.get_nowait())
+            except Empty:
+                break
+        return batch
 
     def _commit(self, batch) -> None:
         outcomes: list = []
