@@ -152,3 +152,22 @@ def test_soft_bounces_suppress_after_the_limit(loop):
     blocked = RecipientResult("x@example.org", "5.7.1", Group.BLOCK, Reason.SPAM_DETECTED, 550, "spam")
     with app.extensions["wpbridge"].engine.begin() as conn:
         assert apply(conn, [Observed(site_id, blocked, "relay")] * 5, policy, utcnow()) == []
+
+
+def test_a_site_can_have_its_own_soft_bounce_policy(loop, tmp_path):
+    app, site, worker, s, port = loop
+    from wpbridge import settings as settings_mod
+    from wpbridge.events import Group, Reason, RecipientResult
+    from wpbridge.events.policy import Observed, Policy, apply
+    from wpbridge.models import utcnow
+
+    (tmp_path / "wpbridge.toml").write_text('[sites."shop.example.com".bounce_policy]\nsoft_limit = 1\n')
+    loaded = settings_mod.load({"WPBRIDGE_DATA": str(tmp_path)})
+    policy = Policy.from_settings(loaded.replace(soft_limit=5))
+    assert policy.soft_limit == 5 and policy.sites["shop.example.com"].soft_limit == 1
+    full = RecipientResult("full@example.org", "4.2.2", Group.SOFT, Reason.MAILBOX_FULL, 452, "mailbox full")
+    with app.extensions["wpbridge"].engine.begin() as conn:
+        assert apply(conn, [Observed(1, full, "dsn")], policy, utcnow()) == ["full@example.org all soft_bounces"]
+    (tmp_path / "wpbridge.toml").write_text('[sites."shop.example.com".bounce_policy]\nsoft_limit = -1\n')
+    with pytest.raises(settings_mod.SettingsError, match="bounce_policy"):
+        settings_mod.load({"WPBRIDGE_DATA": str(tmp_path)})

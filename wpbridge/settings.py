@@ -81,6 +81,8 @@ class Settings:
     soft_limit: int = 3
     soft_days: float = 7.0
     soft_suppress_days: float = 30.0
+    # site name -> {soft_limit, soft_days, soft_suppress_days}: [sites."name".bounce_policy]
+    site_bounce_policy: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # Provider webhook secrets per site name: [sites."<name>".webhooks] (events/webhooks).
     site_webhooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     # Shaping (wpbridge/shape): [shaping.destinations], [[shaping.reactions]], [warmup."domain"],
@@ -132,7 +134,8 @@ _FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retr
 _BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",
-    "site_webhooks", "alert_thresholds", "destination_rates", "reactions", "warmup", "site_sending"}
+    "site_webhooks", "alert_thresholds", "destination_rates", "reactions", "warmup", "site_sending",
+    "site_bounce_policy"}
 WEBHOOK_KEYS = ("sendgrid_public_key", "mailgun_signing_key", "postmark_user",
                 "postmark_password", "ses_topic_arn")
 
@@ -190,6 +193,17 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             for name, table in (file_values.get("sites") or {}).items() if table.get("classify")}
     except RuleError as exc:
         raise SettingsError(f"{config_path}: {exc}") from None
+    values["site_bounce_policy"] = {}
+    for name, table in (file_values.get("sites") or {}).items():
+        policy = table.get("bounce_policy")
+        if not policy:
+            continue
+        unknown = set(policy) - {"soft_limit", "soft_days", "soft_suppress_days"}
+        if unknown or not all(isinstance(v, (int, float)) and v > 0 for v in policy.values()):
+            raise SettingsError(f"{config_path}: [sites.\"{name}\".bounce_policy] takes positive "
+                                "numbers soft_limit, soft_days, soft_suppress_days"
+                                + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+        values["site_bounce_policy"][name.strip().lower().rstrip(".")] = dict(policy)
     shaping = file_values.get("shaping") or {}
     values["destination_rates"] = shaping.get("destinations") or {}
     values["reactions"] = tuple(shaping.get("reactions") or ())

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select
@@ -19,7 +21,7 @@ from sqlalchemy.engine import Connection
 from wpbridge import suppressions
 from wpbridge.events import Group, RecipientResult
 from wpbridge.events.store import Event
-from wpbridge.models import Message, Recipient
+from wpbridge.models import Message, Recipient, Site
 from wpbridge.status.metrics import Tally
 
 _E = Event.__table__
@@ -30,11 +32,22 @@ class Policy:
     soft_limit: int = 3
     soft_days: float = 7
     soft_suppress_days: float = 30
+    # site name -> that site's own policy ([sites."name".bounce_policy] in the TOML file)
+    sites: Mapping[str, "Policy"] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings) -> "Policy":
-        return cls(getattr(settings, "soft_limit", 3), getattr(settings, "soft_days", 7),
+        base = cls(getattr(settings, "soft_limit", 3), getattr(settings, "soft_days", 7),
                    getattr(settings, "soft_suppress_days", 30))
+        sites = {name: dataclasses.replace(base, **table)
+                 for name, table in (getattr(settings, "site_bounce_policy", None) or {}).items()}
+        return dataclasses.replace(base, sites=sites)
+
+    def for_site(self, conn: Connection, site_id: int) -> "Policy":
+        if not self.sites:
+            return self
+        name = conn.execute(select(Site.name).where(Site.id == site_id)).scalar()
+        return self.sites.get(name, self)
 
 
 @dataclass(frozen=True)
@@ -71,12 +84,13 @@ def apply(conn: Connection, observed: list[Observed], policy: Policy, now: datet
         elif group is Group.COMPLAINT:
             scope, expires = "bulk", None
         elif group is Group.SOFT:
+            site_policy = policy.for_site(conn, o.site_id)
             recent = conn.execute(select(func.count()).select_from(_E).where(
                 _E.c.site_id == o.site_id, _E.c.address == address, _E.c.group == "soft",
-                _E.c.created_at >= now - timedelta(days=policy.soft_days))).scalar()
-            if recent < policy.soft_limit:
+                _E.c.created_at >= now - timedelta(days=site_policy.soft_days))).scalar()
+            if recent < site_policy.soft_limit:
                 continue
-            scope, expires = "all", now + timedelta(days=policy.soft_suppress_days)
+            scope, expires = "all", now + timedelta(days=site_policy.soft_suppress_days)
         else:
             continue
         reason = {Group.HARD: "hard_bounce", Group.SOFT: "soft_bounces",
