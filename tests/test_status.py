@@ -360,3 +360,20 @@ def test_alerts_check_and_site_settings_commands(flow, settings):
     # No worker has reported yet: the bridge-wide heartbeat alert is critical everywhere.
     assert result["sites"]["shop.example.com"]["level"] == "critical"
     assert [c["metric"] for c in result["changes"]] == ["worker_heartbeat"]
+
+
+def test_page_shows_provider_health_and_a_bulk_pause(flow, engine):
+    from wpbridge.models import utcnow
+    from wpbridge.shape.models import BulkPause
+
+    app, worker, shop, other, sink = flow
+    browser = app.test_client()
+    open_embed(browser, embed_url(shop)["url"])
+    page = browser.get(SITE_PAGE).text
+    assert "Providers and limits" in page and "Bulk mail is paused" not in page
+    with engine.begin() as conn:
+        conn.execute(BulkPause.__table__.insert().values(
+            site_id=1, state="paused", reason="bounce rate 1 h 12.0% over 8%", paused_at=utcnow(),
+            updated_at=utcnow()))
+    page = browser.get(SITE_PAGE).text
+    assert "Bulk mail is paused" in page and "bounce rate 1 h 12.0% over 8%" in page

@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 
 from wpbridge.models import Site, utcnow
 from wpbridge.sites import normalise_domain, SiteError
+from wpbridge.shape.guard import pause_of
+from wpbridge.shape.health import provider_rows
 from wpbridge.status import access, actions, alerts, charts, figures
 from wpbridge.status.metrics import GROUPS
 
@@ -215,6 +217,8 @@ def site_page(name: str):
             suppressions=figures.suppression_summary(conn, site.id, now),
             history=alerts.history(conn, site.id, 10),
             origins=access.frame_origins(conn, site.id, site.name),
+            providers=provider_rows(conn, settings, now),
+            bulk_pause=pause_of(conn, site.id),
         )
     times = [t for t, _ in hourly]
     ctx["charts"] = {
