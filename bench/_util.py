@@ -132,6 +132,14 @@ def smtp_sink(port: int) -> subprocess.Popen:
     raise RuntimeError("smtp-sink did not start")
 
 
+def wait_delivered(database_url: str, n: int, proc: subprocess.Popen) -> None:
+    """Until ``n`` recipients are delivered; raises if ``proc`` (the worker) dies first."""
+    while count_delivered(database_url) < n:
+        if proc.poll() is not None:
+            raise RuntimeError("the worker died")
+        time.sleep(0.1)
+
+
 def count_delivered(database_url: str) -> int:
     import sqlalchemy as sa
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._util import (add_site, bridge_env, count_delivered, fill_queue, free_port, median,  # noqa: E402
-                         message_5k, smtp_sink, start)
+from bench._util import (add_site, bridge_env, fill_queue, free_port, median, message_5k,  # noqa: E402
+                         smtp_sink, start, wait_delivered)
 
 
 def baseline(port: int, n: int, threads: int) -> float:
@@ -55,15 +55,12 @@ def one_run(n: int, args) -> tuple[float, float]:
                 eng.dispose()
             env = bridge_env(tmp, database_url=url, provider=f"smtp://127.0.0.1:{port}",
                              worker_batch=args.batch, worker_connections=args.connections)
-            site = add_site(env)
+            add_site(env)
             fill_queue(url, tmp, 1, n)
             t0 = time.perf_counter()
             worker = start(["worker"], env)
             try:
-                while count_delivered(url) < n:
-                    if worker.poll() is not None:
-                        raise RuntimeError("the worker died")
-                    time.sleep(0.1)
+                wait_delivered(url, n, worker)
                 elapsed = time.perf_counter() - t0
             finally:
                 worker.terminate()

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._util import (add_site, bridge_env, count_delivered, fill_queue, free_port, median,  # noqa: E402
-                         smtp_sink)
+from bench._util import (add_site, bridge_env, fill_queue, free_port, median,  # noqa: E402
+                         smtp_sink, wait_delivered)
 
 # Limits far above what one machine sends: every check and reservation runs, none binds.
 NOT_BINDING = {
@@ -120,10 +120,7 @@ def relay_rate(n: int, fields: dict, args) -> tuple[float, float]:
             worker = subprocess.Popen([sys.executable, __file__, "--worker"], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                while count_delivered(url) < n:
-                    if worker.poll() is not None:
-                        raise RuntimeError("the worker died")
-                    time.sleep(0.1)
+                wait_delivered(url, n, worker)
                 elapsed = time.perf_counter() - t0
             finally:
                 worker.terminate()

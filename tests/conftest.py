@@ -16,7 +16,6 @@ from tests.smtp_sink import Sink
 from wpbridge import db, settings as settings_mod, sites
 from wpbridge.app import create_app
 from wpbridge.ingest.signing import sign_headers
-from wpbridge.models import Base
 
 PG_URL = os.environ.get("WPBRIDGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.conftest import make_site, message
-from tests.smtp_sink import Sink, free_port
+from tests.smtp_sink import free_port
 from tests.test_relay import drain, provider_settings, states
 from wpbridge.app import create_app
 from wpbridge.relay.providers import parse_provider
