@@ -1,0 +1,22 @@
+"""separate SMTP credentials per site (issue 5)
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
