@@ -266,6 +266,49 @@ def rotate_secret(name, as_json) -> None:
     _print_credentials(name, creds, f"http://{settings.http_host}:{settings.http_port}", as_json)
 
 
+@site_group.group("smtp-credentials")
+def smtp_credentials_group() -> None:
+    """A site's separate SMTP logins (instead of its key id and secret); stored hashed."""
+
+
+@smtp_credentials_group.command("add")
+@click.argument("name")
+@click.option("--username", help="The user name (default: a generated smtp_... name).")
+@click.option("--json", "as_json", is_flag=True)
+def smtp_credentials_add(name, username, as_json) -> None:
+    """Make an SMTP login for a site and print its password (shown once)."""
+    cred, password = _site_op(sites.add_smtp_credential, name, username)
+    if as_json:
+        click.echo(json.dumps({"site": sites.normalise_domain(name), "username": cred.username,
+                               "password": password}))
+        return
+    settings = _settings()
+    click.echo(f"site:      {sites.normalise_domain(name)}\nusername:  {cred.username}\n"
+               f"password:  {password}\n(the password is shown this once; only its hash is kept)\n\n"
+               f"SMTP: STARTTLS on port {settings.smtp_port} or implicit TLS on port "
+               f"{settings.smtp_tls_port}, AUTH PLAIN or LOGIN")
+
+
+@smtp_credentials_group.command("list")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def smtp_credentials_list(name, as_json) -> None:
+    """List a site's SMTP user names (never passwords)."""
+    rows = _site_op(lambda s, n: [{"username": c.username, "created_at": c.created_at.isoformat()}
+                                  for c in sites.smtp_credentials(s, n)], name)
+    for r in rows:
+        click.echo(json.dumps(r) if as_json else f"{r['username']}\tcreated {r['created_at']}")
+
+
+@smtp_credentials_group.command("remove")
+@click.argument("name")
+@click.argument("username")
+def smtp_credentials_remove(name, username) -> None:
+    """Remove an SMTP login; listeners refuse it within seconds."""
+    _site_op(sites.remove_smtp_credential, name, username)
+    click.echo(f"removed SMTP user {username} of {sites.normalise_domain(name)}")
+
+
 @site_group.command("quota")
 @click.argument("name")
 @click.option("--hourly", type=int, help="Most recipients per hour (0: no limit).")

@@ -10,7 +10,7 @@ import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint, text)
+                        LargeBinary, String, Text, UniqueConstraint, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrement).
@@ -67,6 +67,21 @@ class SiteDomain(Base):
     domain: Mapped[str] = mapped_column(String(253))
 
     site: Mapped[Site] = relationship(back_populates="domains")
+
+
+class SmtpCredential(Base):
+    """A separate SMTP login of one site (``wpbridge site smtp-credentials``), so that a
+    newsletter plugin need not hold the site's key id and secret. Only a scrypt hash of the
+    password is stored (see sites.py). User names are unique across sites: AUTH names no site."""
+
+    __tablename__ = "smtp_credentials"
+    __table_args__ = (Index("ix_smtp_credentials_site", "site_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # scrypt$N$r$p$salt$hash (base64)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
 
 
 class Message(Base):
@@ -223,6 +238,10 @@ class WorkerBeat(Base):
 # The status page's lists (recent failures, queue gauges) walk a site's rows by state; the
 # failure reasons read the newest attempts.
 Index("ix_recipients_site_state", Recipient.site_id, Recipient.state, Recipient.updated_at)
+# The message log's recipient search (status/figures.AddressSearch): an address, the start of
+# one, or the start of a domain, found in the index instead of a scan of every recipient.
+Index("ix_recipients_site_address", Recipient.site_id, func.lower(Recipient.address))
+Index("ix_recipients_site_domain", Recipient.site_id, Recipient.domain)
 Index("ix_attempts_at", Attempt.at)
 
 

@@ -56,24 +56,33 @@ class RetryPolicy:
 _MESSAGES, _RECIPIENTS, _ATTEMPTS = Message.__table__, Recipient.__table__, Attempt.__table__
 
 
-def enqueue(conn: Connection, site_id: int, sub: Submission, cls: Classification, route: Route,
-            now: datetime, idempotency_key: str | None = None,
-            request_hash: str | None = None) -> None:
-    """Insert one message and its recipient rows in the caller's transaction."""
-    conn.execute(insert(_MESSAGES), [{
+def rows(site_id: int, sub: Submission, cls: Classification, route: Route, now: datetime,
+         idempotency_key: str | None = None, request_hash: str | None = None) -> tuple[dict, list[dict]]:
+    """The message row and its recipient rows, ready for :func:`enqueue`."""
+    message = {
         "id": sub.id, "site_id": site_id, "idempotency_key": idempotency_key,
         "request_hash": request_hash, "created_at": now,
         "expires_at": now + timedelta(seconds=route.max_age), "mail_from": sub.mail_from,
         "from_header": sub.from_header[:998], "subject": sub.subject[:998],
         "category": cls.category, "reasons": list(cls.reasons), "context": sub.context,
         "size": len(sub.raw), "recipient_count": len(sub.recipients), "raw": sub.raw,
-    }])
-    conn.execute(insert(_RECIPIENTS), [{
+    }
+    recipients = [{
         "message_id": sub.id, "site_id": site_id, "address": address,
         "domain": address.rpartition("@")[2].lower(), "lane": route.lane,
         "provider": route.providers[0],
         "state": State.queued.value, "attempts": 0, "next_attempt_at": now, "updated_at": now,
-    } for address in sub.recipients])
+    } for address in sub.recipients]
+    return message, recipients
+
+
+def enqueue(conn: Connection, messages: list[dict], recipients: list[dict]) -> None:
+    """Insert messages and their recipient rows (from :func:`rows`) in the caller's
+    transaction: two statements however many messages."""
+    if messages:
+        conn.execute(insert(_MESSAGES), messages)
+    if recipients:
+        conn.execute(insert(_RECIPIENTS), recipients)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,10 @@ class Settings:
     smtp_tls_key: str = field(default="", repr=False)
     smtp_max_recipients: int = 1000
     smtp_normalise_line_endings: bool = False
+    # After this many failed AUTH attempts from one client address within the window (seconds),
+    # its AUTH is refused with 421 until the oldest failure leaves the window; 0: no limit.
+    smtp_auth_max_failures: int = 10
+    smtp_auth_failure_window: float = 900.0
     smtp_allow_plain_loopback: bool = False  # test only: AUTH without TLS from loopback
     smtp_trusted_loopback_site: str = ""  # test only: loopback clients submit as this site
     # Bounce handling: VERP domains whose MX is the bounce listener, and the policy.
@@ -105,6 +109,12 @@ class Settings:
     status_session_ttl: int = 28800
     readyz_heartbeat: float = 60.0
     metrics_open: bool = False  # /metrics without an agency token
+    # Data protection (wpbridge/privacy.py): message bodies, and whole log entries, are
+    # dropped this many days after they were written (0 keeps them); workers check every
+    # retention_interval seconds.
+    body_retention_days: float = 30.0
+    log_retention_days: float = 0.0
+    retention_interval: float = 600.0
     # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
     public_url: str = ""
 
@@ -127,10 +137,12 @@ class Settings:
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
         "soft_limit", "smtp_port", "smtp_tls_port", "smtp_max_recipients", "embed_token_ttl",
-        "status_session_ttl"}
-_FLOAT = {"smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
+        "status_session_ttl", "smtp_auth_max_failures"}
+_FLOAT = {"body_retention_days", "log_retention_days", "retention_interval",
+          "smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
-          "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat"}
+          "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat",
+          "smtp_auth_failure_window"}
 _BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",

@@ -1,13 +1,18 @@
-"""Sites (tenants): key ids, secrets encrypted at rest, sending domains, quotas.
+"""Sites (tenants): key ids, secrets encrypted at rest, sending domains, quotas, SMTP logins.
 
 A site's secret signs its HTTP requests (HMAC-SHA256), so the bridge must be able to read
 it back: it is stored encrypted with AES-GCM under the bridge's secret key
 (``WPBRIDGE_SECRET_KEY`` or ``<data>/secret.key``), never in clear, and shown only once.
+
+Separate SMTP logins (for a newsletter plugin that should not hold the site's secret) are
+only ever checked, never read back: their passwords are stored as scrypt hashes.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -19,8 +24,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from wpbridge.models import Site, SiteDomain, utcnow
+from wpbridge.models import Site, SiteDomain, SmtpCredential, utcnow
 
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 
 
@@ -111,6 +117,70 @@ def remove(session: Session, name: str) -> None:
     session.delete(get(session, name))
 
 
+# scrypt at N=2**14, r=8, p=1: about 16 MiB and some 30 ms per check. The parameters are
+# stored with each hash, so they can be raised later without invalidating old ones.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            maxmem=_SCRYPT_MAXMEM, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_password(password: bytes, stored: str) -> bool:
+    """Whether ``password`` matches a :func:`hash_password` result (in constant time)."""
+    _, n, r, p, salt, digest = stored.split("$")
+    expected = base64.b64decode(digest)
+    got = hashlib.scrypt(password, salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                         maxmem=_SCRYPT_MAXMEM, dklen=len(expected))
+    return hmac.compare_digest(got, expected)
+
+
+# Checked for unknown user names, so that they take as long as a wrong password; never matches.
+_NO_SUCH_LOGIN = (f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${base64.b64encode(os.urandom(16)).decode()}"
+                  f"${base64.b64encode(os.urandom(32)).decode()}")
+
+
+def add_smtp_credential(session: Session, name: str, username: str | None = None
+                        ) -> tuple[SmtpCredential, str]:
+    """Give a site an SMTP login; the password is returned once and only its hash is kept."""
+    site = get(session, name)
+    if username is None:
+        username = "smtp_" + secrets.token_hex(8)
+    elif not _USERNAME.match(username) or username.startswith("wpb_"):
+        raise SiteError(f"{username!r} cannot be an SMTP user name: use up to 64 letters, digits "
+                        "and . _ @ + -, not starting with wpb_ (that prefix is for key ids)")
+    if session.scalar(select(SmtpCredential.id).where(SmtpCredential.username == username)):
+        raise SiteError(f"the SMTP user name {username} is taken; choose another with --username, "
+                        "or leave it out for a generated one")
+    password = secrets.token_urlsafe(24)
+    cred = SmtpCredential(site_id=site.id, username=username, password_hash=hash_password(password),
+                          created_at=utcnow())
+    session.add(cred)
+    session.flush()
+    return cred, password
+
+
+def smtp_credentials(session: Session, name: str) -> list[SmtpCredential]:
+    site = get(session, name)
+    return list(session.scalars(select(SmtpCredential).where(SmtpCredential.site_id == site.id)
+                                .order_by(SmtpCredential.username)))
+
+
+def remove_smtp_credential(session: Session, name: str, username: str) -> None:
+    site = get(session, name)
+    cred = session.scalar(select(SmtpCredential).where(SmtpCredential.site_id == site.id,
+                                                       SmtpCredential.username == username))
+    if cred is None:
+        raise SiteError(f"site {site.name} has no SMTP user {username}; "
+                        f"'wpbridge site smtp-credentials list {site.name}' shows its users")
+    session.delete(cred)
+
+
 
 
 @dataclass(frozen=True)
@@ -137,7 +207,21 @@ class Directory:
     def __init__(self, sessions, secret_key: str, ttl: float = 5.0):
         self.sessions, self.secret_key, self.ttl = sessions, secret_key, ttl
         self._cache: dict[str, tuple[float, SiteAuth | None]] = {}
+        self._logins: dict[str, tuple[float, tuple[str, SiteAuth] | None]] = {}
         self._lock = threading.Lock()
+        self.passwords = PasswordChecks()
+
+    def _auth(self, site: Site) -> SiteAuth:
+        return SiteAuth(id=site.id, name=site.name, key_id=site.key_id,
+                        secret=decrypt_secret(self.secret_key, site.secret_enc, site.key_id),
+                        domains=frozenset(d.domain for d in site.domains),
+                        hourly_quota=site.hourly_quota, daily_quota=site.daily_quota)
+
+    def _remember(self, cache: dict, key: str, value) -> None:
+        with self._lock:
+            if len(cache) > 10000:
+                cache.clear()
+            cache[key] = value
 
     def by_key_id(self, key_id: str) -> SiteAuth | None:
         now = time.monotonic()
@@ -147,13 +231,60 @@ class Directory:
         with self.sessions() as session:
             site = session.scalar(select(Site).where(Site.key_id == key_id)
                                   .options(selectinload(Site.domains)))
-            auth = None if site is None else SiteAuth(
-                id=site.id, name=site.name, key_id=site.key_id,
-                secret=decrypt_secret(self.secret_key, site.secret_enc, site.key_id),
-                domains=frozenset(d.domain for d in site.domains),
-                hourly_quota=site.hourly_quota, daily_quota=site.daily_quota)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[key_id] = (now, auth)
+            auth = None if site is None else self._auth(site)
+        self._remember(self._cache, key_id, (now, auth))
         return auth
+
+    def by_smtp_login(self, username: str, password: bytes) -> SiteAuth | None:
+        """The site whose SMTP login this is, or None. Blocks for a scrypt check unless the
+        same login succeeded recently; run it off the event loop."""
+        now = time.monotonic()
+        hit = self._logins.get(username)
+        if not _USERNAME.match(username):  # no such user can exist: spare the database
+            hit = (now, None)
+        elif not (hit and now - hit[0] < self.ttl):
+            with self.sessions() as session:
+                row = session.execute(
+                    select(SmtpCredential.password_hash, Site)
+                    .join(Site, Site.id == SmtpCredential.site_id)
+                    .where(SmtpCredential.username == username)
+                    .options(selectinload(Site.domains))).first()
+                login = None if row is None else (row[0], self._auth(row[1]))
+            hit = (now, login)
+            self._remember(self._logins, username, hit)
+        stored, site = hit[1] or (_NO_SUCH_LOGIN, None)
+        if self.passwords.check(username, password, stored) and site is not None:
+            return site
+        return None
+
+
+class PasswordChecks:
+    """scrypt checks with a short memory of the ones that succeeded.
+
+    A mailer may open a connection, and so log in, for every few messages: a 30 ms scrypt
+    each time would cap a listener at a few dozen logins per second per core. A success is
+    remembered as an HMAC, under a key that lives only in this process, of the stored hash,
+    the user name and the password, so nothing usable is kept and a changed or removed
+    credential no longer matches. At most ``parallel`` checks run at once, bounding the
+    memory scrypt takes (16 MiB each) when many clients log in together.
+    """
+
+    def __init__(self, ttl: float = 300.0, parallel: int = 4):
+        self.ttl = ttl
+        self._key = os.urandom(32)
+        self._ok: dict[bytes, float] = {}
+        self._slots = threading.BoundedSemaphore(parallel)
+
+    def check(self, username: str, password: bytes, stored: str) -> bool:
+        tag = hmac.new(self._key, b"\0".join([stored.encode(), username.encode(), password]),
+                       hashlib.sha256).digest()
+        until = self._ok.get(tag)
+        if until is not None and until > time.monotonic():
+            return True
+        with self._slots:
+            ok = check_password(password, stored)
+        if ok:
+            if len(self._ok) > 10000:
+                self._ok.clear()
+            self._ok[tag] = time.monotonic() + self.ttl
+        return ok

@@ -15,8 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index('ix_recipients_site_address', 'recipients',
+                    ['site_id', sa.text('lower(address)')], unique=False)
+    op.create_index('ix_recipients_site_domain', 'recipients', ['site_id', 'domain'], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index('ix_recipients_site_domain', table_name='recipients')
+    op.drop_index('ix_recipients_site_address', table_name='recipients')

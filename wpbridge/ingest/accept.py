@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from concurrent.futures import Future, wait
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
-from queue import Empty, SimpleQueue
 
 from email.utils import getaddresses
 from sqlalchemy import func, select
@@ -69,33 +69,68 @@ def check_sender(site: SiteAuth, sub: Submission, where: str = "") -> None:
 def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
     """Queue ``items`` for ``site``: committed together, or not at all.
 
-    Requests that arrive at the same moment share one transaction (group commit, see
-    :class:`GroupCommit`): one fsync for many messages, without weaker durability.
+    Checks, classification and routing happen here, in the caller's thread; the shared
+    transaction (group commit, see :class:`GroupCommit`) only looks up Idempotency-Keys and
+    quotas and inserts rows: one fsync for many messages, without weaker durability.
 
     :raise InvalidInput: a sender domain is not the site's, or an Idempotency-Key was reused
         with a different body; nothing is stored.
     :raise QuotaExceeded: the site's hourly or daily quota would be passed.
     :raise StorageError: the database failed; nothing is stored.
     """
+    now = utcnow()
+    rules = settings.site_classify_rules.get(site.name, ()) + settings.classify_rules
+    prepared = []
     for i, item in enumerate(items):
-        check_sender(site, item.submission, f"messages[{i}]." if len(items) > 1 else "")
-    return GroupCommit.of(engine, settings).submit(site, items)
+        sub = item.submission
+        check_sender(site, sub, f"messages[{i}]." if len(items) > 1 else "")
+        cls = classify(sub.headers, sub.context, recipients=sub.recipients,
+                       body=sub.raw.partition(b"\r\n\r\n")[2], rules=rules)
+        route = route_for(settings, site.name, cls.category)
+        message, recipients = queue.rows(site.id, sub, cls, route, now, item.idempotency_key,
+                                         item.request_hash)
+        prepared.append(_Prepared(item.idempotency_key, item.request_hash, message, recipients,
+                                  Accepted(sub.id, len(sub.recipients), cls.category, False),
+                                  route.providers[0]))
+    return GroupCommit.of(engine, settings).submit(site, prepared)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    idempotency_key: str | None
+    request_hash: str | None
+    message: dict
+    recipients: list[dict]
+    accepted: Accepted
+    provider: str
+
+
+class _Request:
+    __slots__ = ("site", "items", "future", "turn")
+
+    def __init__(self, site: SiteAuth, items: list):
+        self.site, self.items = site, items
+        self.future: Future = Future()
+        self.turn = threading.Event()
 
 
 class GroupCommit:
     """Requests that arrive together share one transaction. There is no committer thread:
     the first waiting request leads, drains what is pending and commits it in its own thread
-    (no hand-off when alone); the others wait for their result or lead the next round. Each
-    request gets a savepoint inside the shared transaction, so one refused request does not
-    undo the others; results are handed out only after the COMMIT returned."""
+    (no hand-off when alone); the others sleep until their result is set or until the leader,
+    done, wakes the oldest of them to lead the next round (no polling). A refused request
+    (quota, reused key) adds no rows and does not undo the others; should an insert still
+    conflict, the round is redone with one savepoint per request. Results are handed out
+    only after the COMMIT returned."""
 
     MAX_REQUESTS = 64
+
     _instances: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
     _instances_lock = threading.Lock()
 
     def __init__(self, engine, settings):
         self.engine, self.settings = engine, settings
-        self.pending: SimpleQueue = SimpleQueue()
+        self.pending: deque[_Request] = deque()  # append/popleft are atomic
         self.leader = threading.Lock()
 
     @classmethod
@@ -106,100 +141,145 @@ class GroupCommit:
                 gc = cls._instances[engine] = cls(engine, settings)
             return gc
 
-    def submit(self, site: SiteAuth, items: list[Item]) -> list[Accepted]:
-        future: Future = Future()
-        self.pending.put((site, items, future))
-        while not future.done():
+    def submit(self, site: SiteAuth, items: list["_Prepared"]) -> list[Accepted]:
+        request = _Request(site, items)
+        self.pending.append(request)
+        while not request.future.done():
             if self.leader.acquire(blocking=False):
+                batch = []
                 try:
                     batch = self._drain()
                     if batch:
                         self._commit(batch)
                 finally:
                     self.leader.release()
+                    for r in batch:
+                        r.turn.set()
+                if self.pending:  # arrived during our commit: their oldest leads next
+                    self.pending[0].turn.set()
             else:
-                wait([future], timeout=0.002)  # the leader may take ours, or we lead next
-        return future.result()
+                # Woken when our result is in or when it is our turn to lead; the timeout
+                # only guards against a wake-up lost to a race.
+                request.turn.wait(0.05)
+                request.turn.clear()
+        return request.future.result()
 
-    def _drain(self) -> list:
+    def _drain(self) -> list["_Request"]:
         batch = []
         while len(batch) < self.MAX_REQUESTS:
             try:
-                batch.append(self.pending.get_nowait())
-            except Empty:
+                batch.append(self.pending.popleft())
+            except IndexError:
                 break
         return batch
 
-    def _commit(self, batch) -> None:
-        outcomes: list = []
-        tally = Tally()
+    def _commit(self, batch: list["_Request"]) -> None:
         try:
-            with self.engine.begin() as conn:
-                for site, items, _ in batch:
-                    outcomes.append(self._store_one(conn, site, items, tally))
-                tally.flush(conn, utcnow())
+            try:
+                outcomes = self._transaction(batch, self._store_together)
+            except IntegrityError:
+                # Another process committed one of these Idempotency-Keys first (or two
+                # requests here share one): again, each request in its own savepoint.
+                outcomes = self._transaction(batch, self._store_apart)
         except DBAPIError as exc:
             failure = StorageError(f"could not store the message: {exc.orig or exc}")
-            for *_, future in batch:
-                future.set_exception(failure)
+            for r in batch:
+                r.future.set_exception(failure)
             return
         except Exception as exc:  # a bug must not leave a client waiting forever
-            for *_, future in batch:
-                future.set_exception(StorageError(f"could not store the message: {exc!r}"))
+            for r in batch:
+                r.future.set_exception(StorageError(f"could not store the message: {exc!r}"))
             raise
-        for (*_, future), outcome in zip(batch, outcomes):
+        for r, outcome in zip(batch, outcomes):
             if isinstance(outcome, Exception):
-                future.set_exception(outcome)
+                r.future.set_exception(outcome)
             else:
-                future.set_result(outcome)
+                r.future.set_result(outcome)
 
-    def _store_one(self, conn, site, items, tally: Tally):
-        for attempt in range(2):
+    def _transaction(self, batch, store) -> list:
+        tally = Tally()
+        with self.engine.begin() as conn:
+            outcomes = store(conn, batch, tally)
+            tally.flush(conn, utcnow())
+        return outcomes
+
+    @staticmethod
+    def _store_together(conn, batch, tally: Tally) -> list:
+        """Every request's rows in two INSERTs; a refused request adds none."""
+        outcomes, messages, recipients = [], [], []
+        counted: dict[int, int] = {}  # recipients added per site in this batch, for quotas
+        for r in batch:
             try:
-                with conn.begin_nested():
-                    accepted, counted = _store(conn, self.settings, site, items)
-                tally.merge(counted)
-                return accepted
+                out, new = _check(conn, r.site, r.items, counted.get(r.site.id, 0))
             except (InvalidInput, QuotaExceeded) as exc:
-                return exc
-            except IntegrityError:
-                # Another process committed the same Idempotency-Key first: the second
-                # pass finds its message and answers as a replay.
-                if attempt:
-                    return StorageError("could not store the message (integrity conflict)")
-        raise AssertionError("unreachable")
-
-
-def _store(conn, settings, site: SiteAuth, items: list[Item]) -> tuple[list[Accepted], Tally]:
-    now = utcnow()
-    out: list[Accepted] = []
-    tally = Tally()
-    _check_quota(conn, site, sum(len(i.submission.recipients) for i in items), now)
-    m = Message.__table__.c
-    for item in items:
-        sub = item.submission
-        if item.idempotency_key:
-            prior = conn.execute(
-                select(m.id, m.request_hash, m.recipient_count, m.category)
-                .where(m.site_id == site.id, m.idempotency_key == item.idempotency_key)).first()
-            if prior is not None:
-                if prior.request_hash != item.request_hash:
-                    raise InvalidInput(
-                        422, "idempotency_key_reused", "Idempotency-Key",
-                        f"the key {item.idempotency_key!r} was used before with a different body",
-                        "use a new Idempotency-Key for a new message; reuse a key only to "
-                        "retry the very same request")
-                out.append(Accepted(prior.id, prior.recipient_count, prior.category, True))
+                outcomes.append(exc)
                 continue
-        cls = classify(sub.headers, sub.context, recipients=sub.recipients,
-                       body=sub.raw.partition(b"\r\n\r\n")[2],
-                       rules=settings.site_classify_rules.get(site.name, ()) + settings.classify_rules)
-        route = route_for(settings, site.name, cls.category)
-        queue.enqueue(conn, site.id, sub, cls, route, now, item.idempotency_key, item.request_hash)
-        for address in sub.recipients:
-            tally.add(site.id, cls.category, route.providers[0], address.rpartition("@")[2], "accepted")
-        out.append(Accepted(sub.id, len(sub.recipients), cls.category, False))
-    return out, tally
+            for p in new:
+                messages.append(p.message)
+                recipients.extend(p.recipients)
+                _count(tally, p)
+                counted[r.site.id] = counted.get(r.site.id, 0) + len(p.recipients)
+            outcomes.append(out)
+        queue.enqueue(conn, messages, recipients)
+        return outcomes
+
+    @staticmethod
+    def _store_apart(conn, batch, tally: Tally) -> list:
+        outcomes = []
+        for r in batch:
+            outcomes.append(_store_one(conn, r, tally))
+        return outcomes
+
+
+def _store_one(conn, r: "_Request", tally: Tally):
+    for _ in range(2):  # a key committed elsewhere meanwhile is found on the second pass
+        try:
+            with conn.begin_nested():
+                out, new = _check(conn, r.site, r.items, 0)
+                queue.enqueue(conn, [p.message for p in new],
+                              [row for p in new for row in p.recipients])
+        except (InvalidInput, QuotaExceeded) as exc:
+            return exc
+        except IntegrityError:
+            continue
+        for p in new:
+            _count(tally, p)
+        return out
+    return StorageError("could not store the message (integrity conflict)")
+
+
+def _count(tally: Tally, p: _Prepared) -> None:
+    m = p.message
+    for row in p.recipients:
+        tally.add(m["site_id"], m["category"], p.provider, row["domain"], "accepted")
+
+
+def _check(conn, site: SiteAuth, items: list[_Prepared], pending: int) -> tuple[list[Accepted], list[_Prepared]]:
+    """The answer for each item (a replay answers with the earlier message) and the items to
+    insert. ``pending``: recipients of this site already added in the same transaction."""
+    _check_quota(conn, site, pending + sum(len(p.recipients) for p in items), utcnow())
+    keys = [p.idempotency_key for p in items if p.idempotency_key]
+    prior = {}
+    if keys:
+        m = Message.__table__.c
+        prior = {row.idempotency_key: row for row in conn.execute(
+            select(m.idempotency_key, m.id, m.request_hash, m.recipient_count, m.category)
+            .where(m.site_id == site.id, m.idempotency_key.in_(keys)))}
+    out, new = [], []
+    for p in items:
+        before = prior.get(p.idempotency_key) if p.idempotency_key else None
+        if before is None:
+            out.append(p.accepted)
+            new.append(p)
+        elif before.request_hash != p.request_hash:
+            raise InvalidInput(
+                422, "idempotency_key_reused", "Idempotency-Key",
+                f"the key {p.idempotency_key!r} was used before with a different body",
+                "use a new Idempotency-Key for a new message; reuse a key only to "
+                "retry the very same request")
+        else:
+            out.append(Accepted(before.id, before.recipient_count, before.category, True))
+    return out, new
 
 
 def _check_quota(conn, site: SiteAuth, adding: int, now) -> None:

@@ -7,6 +7,7 @@ message lives here and raises :class:`InvalidInput`, which names the field and t
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import re
 import uuid
@@ -26,10 +27,14 @@ from email_validator import EmailNotValidError, validate_email
 _RESERVED = {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "sender",
              "mime-version", "content-type", "content-transfer-encoding", "return-path"}
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
-_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _BCC = re.compile(rb"^Bcc:.*?\r\n(?![ \t])", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 MAX_CONTEXT_BYTES = 8192
 _CRLF = policy.compat32.clone(linesep="\r\n")
+
+
+def crlf(data: bytes) -> bytes:
+    """Every line ending (CRLF, bare CR, bare LF) as CRLF."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
 class InvalidInput(ValueError):
@@ -65,10 +70,16 @@ def check_address(value: str, where: str) -> str:
         raise InvalidInput(422, "header_injection", where, "the address contains CR or LF",
                            "remove line breaks from the address")
     try:
-        return validate_email(value, check_deliverability=False, allow_smtputf8=True).normalized
+        return _normalized(value)
     except EmailNotValidError as exc:
         raise InvalidInput(422, "invalid_address", where, f"{value[:200]!r} is not a valid "
                            f"address: {exc}", "correct the address or leave the recipient out") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(value: str) -> str:
+    """Validation is pure and senders repeat: keep the answers for valid addresses."""
+    return validate_email(value, check_deliverability=False, allow_smtputf8=True).normalized
 
 
 def _address_list(payload: dict, key: str) -> list[tuple[str, str]]:
@@ -282,15 +293,16 @@ def from_raw(mail_from: str, recipients: list[str], raw: bytes, max_bytes: int,
     Line endings become CRLF, a Bcc header is removed (recipients are in the envelope), and a
     missing Date or Message-ID is added.
     """
-    raw = _LINE_ENDINGS.sub(b"\r\n", raw)
+    raw = crlf(raw)
     if not raw.endswith(b"\r\n"):
         raw += b"\r\n"
     head, sep, _ = raw.partition(b"\r\n\r\n")
     if not sep:
         raise InvalidInput(422, "no_header", "raw", "the message has no header/body separator",
                            "send a complete RFC 5322 message: headers, an empty line, the body")
-    raw = _BCC.sub(b"", head + b"\r\n", count=0)[:-2] + raw[len(head):]
-    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    kept = _BCC.sub(b"", head + b"\r\n", count=0)[:-2]
+    raw = kept + raw[len(head):]
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(kept + b"\r\n\r\n")
     for name, value in headers.items():
         if not _HEADER_NAME.match(name):
             raise InvalidInput(422, "invalid_header", "raw", f"header name {name[:60]!r} is not valid",

@@ -2,15 +2,19 @@
 that only speaks SMTP. ``wpbridge smtpd`` runs it alone; ``wpbridge serve`` starts it too.
 
 Two listeners on one event loop: STARTTLS (587 in production, 127.0.0.1:2587 by default)
-and implicit TLS (465; 127.0.0.1:2465). A site logs in with AUTH PLAIN or LOGIN, its key id
-as user name and its secret as password, and only over TLS. After the door, a message takes
-exactly the path of the HTTP door (:func:`wpbridge.ingest.accept.accept`).
+and implicit TLS (465; 127.0.0.1:2465). A site logs in with AUTH PLAIN or LOGIN, only over
+TLS: with its key id as user name and its secret as password, or with one of its separate SMTP
+logins (``wpbridge site smtp-credentials add``). After the door, a message takes exactly the
+path of the HTTP door (:func:`wpbridge.ingest.accept.accept`), with a ``Received:`` trace
+header on top (RFC 5321 section 4.4; it names neither the login nor the site).
 
 Replies (every refusal has an enhanced status code and says what to do):
 
 :530 5.7.0: MAIL, RCPT or DATA without AUTH: nothing is relayed for anyone unauthenticated
 :538 5.7.11: AUTH before TLS
-:535 5.7.8: wrong key id or secret
+:535 5.7.8: wrong key id or secret, or wrong SMTP user name or password
+:421 4.7.0: AUTH from an address with ``smtp_auth_max_failures`` failed attempts in the last
+    ``smtp_auth_failure_window`` seconds; the connection is closed
 :550 5.7.1: envelope sender or From header not of the site's sending domains
 :553 5.1.x: an address that is not one
 :452 4.5.3: more recipients than ``smtp_max_recipients`` (the accepted ones still go)
@@ -23,7 +27,8 @@ Replies (every refusal has an enhanced status code and says what to do):
 
 Settings (see wpbridge/settings.py): ``smtp_host``, ``smtp_port``,
 ``smtp_tls_port``, ``smtp_hostname``, ``smtp_tls_cert``, ``smtp_tls_key``,
-``smtp_max_recipients``, ``smtp_normalise_line_endings``, and two that are for tests and
+``smtp_max_recipients``, ``smtp_normalise_line_endings``, ``smtp_auth_max_failures``,
+``smtp_auth_failure_window``, and two that are for tests and
 benchmarks on one machine only: ``smtp_allow_plain_loopback`` (AUTH without TLS from
 loopback) and ``smtp_trusted_loopback_site`` (loopback clients may submit without AUTH, as
 this site).
@@ -42,11 +47,14 @@ import signal
 import socket
 import ssl
 import threading
+import time
 import weakref
 from base64 import b64decode
 from binascii import Error as Base64Error
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Callable
 
@@ -72,14 +80,58 @@ STORAGE_FAILED = ("451 4.3.0 Temporary storage failure: the message was not acce
 INTERNAL_ERROR = "451 4.3.0 Temporary server error: nothing was accepted; try again later"
 
 
-def is_loopback(peer) -> bool:
-    """Whether an asyncio peer address (host, port, ...) is this machine's loopback."""
+def _peer_ip(peer) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(peer[0])
     except (TypeError, ValueError, IndexError):
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return (mapped or ip).is_loopback
+        return None
+    return getattr(ip, "ipv4_mapped", None) or ip
+
+
+def is_loopback(peer) -> bool:
+    """Whether an asyncio peer address (host, port, ...) is this machine's loopback."""
+    ip = _peer_ip(peer)
+    return ip is not None and ip.is_loopback
+
+
+class AuthFailures:
+    """Failed AUTH attempts per client address (an IPv6 client by its /64) in a sliding window.
+
+    Kept in this process's memory, not in the database: a password-guessing flood must not
+    turn into writes to the database every door shares, and each listener sees every attempt
+    made on its own connections. With several listeners a client gets at most ``limit`` tries
+    per window at each, still a bound; a restart forgets, which is fine for a brake on guessing
+    (the log keeps the record). A success neither counts nor resets the count: a client with
+    one site's login must not be able to go on guessing another's.
+    """
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = limit, window
+        self._failures: dict[str, deque] = {}
+
+    @staticmethod
+    def _client(peer) -> str:
+        ip = _peer_ip(peer)
+        if ip is None:
+            return str(peer)
+        if ip.version == 6:
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip)
+
+    def retry_after(self, peer) -> int | None:
+        """Seconds until ``peer`` may try again, or None when it may now."""
+        times = self._failures.get(self._client(peer))
+        if self.limit <= 0 or not times or len(times) < self.limit:
+            return None
+        wait = times[-self.limit] + self.window - time.monotonic()
+        return max(1, int(wait) + 1) if wait > 0 else None
+
+    def failed(self, peer) -> None:
+        now = time.monotonic()
+        if len(self._failures) > 100_000:  # forget the clients whose failures have all expired
+            self._failures = {k: t for k, t in self._failures.items() if t[-1] > now - self.window}
+        times = self._failures.setdefault(self._client(peer), deque(maxlen=max(self.limit, 1)))
+        times.append(now)
 
 
 _BARE_CR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
@@ -147,6 +199,9 @@ class SubmissionHandler:
         self.max_recipients = int(settings.smtp_max_recipients)
         self.normalise = bool(settings.smtp_normalise_line_endings)
         self.plain_loopback = bool(settings.smtp_allow_plain_loopback)
+        self.lockout = AuthFailures(int(settings.smtp_auth_max_failures),
+                                    float(settings.smtp_auth_failure_window))
+        self.hostname = _hostname(settings)
         self.executor = ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="smtpd")
         self.committing = 0
 
@@ -167,6 +222,8 @@ class SubmissionHandler:
         return lines + ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 HELP"]
 
     async def auth_PLAIN(self, server, args):
+        if await self._locked_out(server):
+            return AuthResult(success=False, handled=True)
         if not self.may_authenticate(server, server.session):
             return await _refuse_auth(server)
         if len(args) == 1:
@@ -186,6 +243,8 @@ class SubmissionHandler:
         return await self._check(server, parts[1], parts[2])
 
     async def auth_LOGIN(self, server, args):
+        if await self._locked_out(server):
+            return AuthResult(success=False, handled=True)
         if not self.may_authenticate(server, server.session):
             return await _refuse_auth(server)
         if len(args) == 1:
@@ -203,24 +262,44 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=True)
         return await self._check(server, login, password)
 
+    async def _locked_out(self, server) -> bool:
+        wait = self.lockout.retry_after(server.session.peer)
+        if wait is None:
+            return False
+        await server.push(f"421 4.7.0 Too many failed authentication attempts from your address: "
+                          f"try again in {wait} s, with the right user name and password")
+        server.transport.close()
+        return True
+
     async def _check(self, server, login: bytes, password: bytes) -> AuthResult:
-        key_id = login.decode("utf-8", "replace")
+        username = login.decode("utf-8", "replace")
         try:
             site = await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.directory.by_key_id, key_id)
+                self.executor, self._site_for_login, username, password)
         except SQLAlchemyError:
-            log.exception("smtpd: cannot look up key id %.64r", key_id)
+            log.exception("smtpd: cannot look up the SMTP user %.64r", username)
             return AuthResult(success=False, handled=False, message=(
                 "454 4.7.0 Temporary authentication failure: the bridge cannot read its "
                 "database; try again later"))
-        # Compare even for an unknown key id, so that the answer takes the same time.
-        expected = site.secret.encode() if site else b"\0" * 43
-        if not hmac.compare_digest(expected, password) or site is None:
-            log.info("smtpd: failed AUTH for key id %.64r from %s", key_id, server.session.peer)
+        if site is None:
+            self.lockout.failed(server.session.peer)
+            log.info("smtpd: failed AUTH for user %.64r from %s", username, server.session.peer)
+            if self.lockout.retry_after(server.session.peer):
+                log.warning("smtpd: %s has made too many failed AUTH attempts; refusing its "
+                            "AUTH for a while", server.session.peer[0])
             return AuthResult(success=False, handled=False, message=(
                 "535 5.7.8 Authentication credentials invalid: the user name is the site's key "
-                "id and the password its secret ('wpbridge site list' shows the key ids)"))
+                "id and the password its secret ('wpbridge site list' shows the key ids), or an "
+                "SMTP login made with 'wpbridge site smtp-credentials add'"))
         return AuthResult(success=True, auth_data=site)
+
+    def _site_for_login(self, username: str, password: bytes) -> SiteAuth | None:
+        if not username.startswith("wpb_"):  # key ids have it; SMTP user names may not
+            return self.directory.by_smtp_login(username, password)
+        site = self.directory.by_key_id(username)
+        # Compare even for an unknown key id, so that the answer takes the same time.
+        expected = site.secret.encode() if site else b"\0" * 43
+        return site if hmac.compare_digest(expected, password) and site is not None else None
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         site = self.site(session)
@@ -267,7 +346,8 @@ class SubmissionHandler:
             # Parsing a large message and waiting for the commit both happen off the loop.
             done = await asyncio.get_running_loop().run_in_executor(
                 self.executor, self._store, site, envelope.mail_from, list(envelope.rcpt_tos),
-                envelope.original_content, {"source": "smtp", "smtp_helo": session.host_name})
+                envelope.original_content, {"source": "smtp", "smtp_helo": session.host_name},
+                self._trace(server, session))
         except InvalidInput as exc:
             return _invalid_reply(exc)
         except QuotaExceeded as exc:
@@ -281,14 +361,42 @@ class SubmissionHandler:
         log.debug("smtpd: queued %s for site %s (%d recipients)", done.id, site.name, done.recipients)
         return f"250 2.0.0 Queued as {done.id}"
 
-    def _store(self, site: SiteAuth, mail_from: str, rcpts: list[str], data: bytes, context: dict):
+    def _store(self, site: SiteAuth, mail_from: str, rcpts: list[str], data: bytes, context: dict,
+               trace: str = ""):
         sub = from_raw(mail_from, rcpts, data, self.settings.max_message_bytes, context)
+        if trace:
+            sub.raw = received_header(trace, sub.id, rcpts) + sub.raw
         [done] = accept(self.engine, self.settings, site, [Item(sub)])
         return done
+
+    def _trace(self, server, session) -> str:
+        """The session's part of the Received header: from (HELO name, IP literal), by, with."""
+        helo = session.host_name or ""
+        if not _HELO.fullmatch(helo):
+            helo = "unknown"
+        ip = _peer_ip(session.peer)
+        literal = "unknown" if ip is None else f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
+        if session.extended_smtp:  # RFC 3848: S for TLS, A for AUTH
+            protocol = ("ESMTP" + ("S" if _tls_active(server) else "")
+                        + ("A" if session.authenticated else ""))
+        else:
+            protocol = "SMTP"
+        return f"from {helo} ({literal})\r\n\tby {self.hostname} (wpbridge) with {protocol}"
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtpd: unexpected error in an SMTP session", exc_info=error)
         return INTERNAL_ERROR
+
+
+_HELO = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")
+
+
+def received_header(trace: str, msg_id: str, rcpts: list[str]) -> bytes:
+    """The ``Received:`` line for one accepted message (RFC 5321 section 4.4): the recipient
+    only when there is one (more would tell each recipient who else got it), then the date."""
+    one = f"\r\n\tfor <{rcpts[0]}>" if len(rcpts) == 1 and rcpts[0].isascii() else ""
+    date = format_datetime(datetime.now(timezone.utc))
+    return f"Received: {trace}\r\n\tid {msg_id}{one};\r\n\t{date}\r\n".encode("utf-8")
 
 
 async def _refuse_auth(server) -> AuthResult:
