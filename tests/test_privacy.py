@@ -44,3 +44,62 @@ def test_prune_drops_old_finished_bodies_only(app, site, engine, settings):
         sizes = dict(conn.execute(select(Message.id, Message.size)).all())
     assert sizes[done] == 0 and sizes[waiting] > 0
     assert site.get(f"/api/v1/messages/{done}").json["recipients"][0]["state"] == "delivered"
+
+
+def _age(engine, message_ids, days: float) -> None:
+    with engine.begin() as conn:
+        conn.execute(Message.__table__.update().where(Message.id.in_(message_ids))
+                     .values(created_at=utcnow() - timedelta(days=days)))
+
+
+def _sizes(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Message.id, Message.size)).all())
+
+
+def test_worker_drops_old_bodies_by_itself_and_keeps_recent_ones(settings, engine, sink):
+    s = provider_settings(settings, f"smtp://127.0.0.1:{sink.port}", body_retention_days=30)
+    app = create_app(s, engine)
+    site = make_site(app, s)
+    old, recent = (site.post("/api/v1/messages", message(subject=n)).json["id"] for n in ("old", "recent"))
+    worker = Worker(s, engine)
+    drain(worker, lambda: "queued" not in {**states(site, old), **states(site, recent)}.values())
+    _age(engine, [old], 31)
+    _age(engine, [recent], 29)
+    worker.run(idle_exit=True)  # one loop: the periodic block, then an empty claim
+    assert _sizes(engine)[old] == 0 and _sizes(engine)[recent] > 0
+    assert site.get(f"/api/v1/messages/{old}").json["recipients"][0]["state"] == "delivered"
+
+    # Two days later the recent one is old too, but the workers look only every
+    # retention_interval (600 s by default).
+    later = utcnow() + timedelta(days=2)
+    assert privacy.prune_due(engine, s, later) == 0
+    assert _sizes(engine)[recent] > 0
+    assert privacy.prune_due(engine, s.replace(retention_interval=0), later) == 1
+    assert _sizes(engine)[recent] == 0
+
+
+def test_retention_works_in_slices_and_resumes_where_it_stopped(app, site, engine):
+    ids = [site.post("/api/v1/messages", message(subject=f"m{i}")).json["id"] for i in range(5)]
+    _age(engine, ids, 40)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE recipients SET state = 'delivered'")
+    retention = privacy.Retention(body_days=30, log_days=0)
+    assert [retention.run(engine, utcnow(), budget=2) for _ in range(3)] == [2, 2, 1]
+    assert not retention.behind
+    assert set(_sizes(engine).values()) == {0}
+
+
+def test_log_retention_deletes_old_finished_entries_whole(app, site, engine):
+    done = site.post("/api/v1/messages", message(subject="done")).json["id"]
+    waiting = site.post("/api/v1/messages", message(subject="waiting")).json["id"]
+    young = site.post("/api/v1/messages", message(subject="young")).json["id"]
+    _age(engine, [done, waiting], 100)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE recipients SET state = 'failed' WHERE message_id IN ('{done}', '{young}')")
+    assert privacy.Retention(body_days=30, log_days=90).run(engine, utcnow()) == 1
+    assert site.get(f"/api/v1/messages/{done}").status_code == 404
+    assert site.get(f"/api/v1/messages/{waiting}").json["recipients"][0]["state"] == "queued"
+    assert site.get(f"/api/v1/messages/{young}").status_code == 200
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM recipients WHERE message_id = '{done}'").scalar() == 0

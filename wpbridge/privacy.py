@@ -2,6 +2,9 @@
 recipient can be erased on request (GDPR art. 17; the plugin wires it to WordPress's
 personal-data eraser).
 
+Retention runs by itself in the workers (:func:`prune_due`): bodies after
+``body_retention_days`` (30), whole log entries after ``log_retention_days`` (0: kept).
+
 Erasure removes the recipient's delivery rows, their attempts and events, and messages that
 have no recipient left. The suppression list keeps the address: an unsubscribe or a hard
 bounce must keep being honoured, which is the legitimate interest the law allows for.
@@ -9,13 +12,16 @@ bounce must keep being honoured, which is the legitimate interest the law allows
 
 from __future__ import annotations
 
+import time
+import weakref
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from wpbridge.events.store import Event
-from wpbridge.models import Message, Recipient, State
+from wpbridge.models import Message, Recipient, Site, State, utcnow
+from wpbridge.settings import Settings
 
 _M, _R, _E = Message.__table__, Recipient.__table__, Event.__table__
 _OPEN = (State.queued.value, State.sending.value)
@@ -42,9 +48,94 @@ def erase(engine: Engine, address: str, site_id: int | None = None) -> dict[str,
 
 def prune_bodies(engine: Engine, keep_days: float, now: datetime) -> int:
     """Drop the bodies of finished messages older than ``keep_days``; the delivery record
-    (who, when, what the provider said) stays."""
-    cutoff = now - timedelta(days=keep_days)
-    still_open = exists().where(_R.c.message_id == _M.c.id, _R.c.state.in_(_OPEN))
-    with engine.begin() as conn:
-        return conn.execute(update(_M).where(_M.c.created_at < cutoff, _M.c.size > 0, ~still_open)
-                            .values(raw=b"", size=0)).rowcount
+    (who, when, what the provider said) stays. Returns how many bodies were dropped."""
+    return Retention(keep_days, 0).run(engine, now)
+
+
+def prune_due(engine: Engine, settings: Settings, now: datetime | None = None) -> int:
+    """What a worker calls often: applies ``body_retention_days`` and ``log_retention_days``
+    at most once per ``retention_interval`` seconds, a bounded slice per call (so that a
+    large backlog never holds up delivery), sooner again while a backlog remains."""
+    key = (settings.body_retention_days, settings.log_retention_days, settings.retention_interval)
+    state = _DUE.get(engine)
+    if state is None or state.key != key:
+        state = _DUE[engine] = Retention(*key[:2])
+        state.key = key
+    if time.monotonic() < state.next_run:
+        return 0
+    changed = state.run(engine, now or utcnow(), budget=_SLICE)
+    state.next_run = time.monotonic() + (0 if state.behind else settings.retention_interval)
+    return changed
+
+
+_SLICE = 2000  # messages looked at per worker call: milliseconds, not seconds
+_BATCH = 500
+
+
+class Retention:
+    """Walks each site's messages in (created_at, id) order along the (site_id, created_at)
+    index, up to the cutoff, remembering where it stopped: a run looks only at what aged
+    past the cutoff since the last one, never at the whole table again.
+
+    Bodies: the raw message becomes empty. Logs: the message goes with its recipients and
+    their attempts (foreign-key cascade) and its events. Messages with a recipient still
+    queued or sending are skipped.
+    """
+
+    def __init__(self, body_days: float, log_days: float):
+        self.body_days, self.log_days = body_days, log_days
+        self.marks: dict[tuple[str, int], tuple[datetime, str]] = {}
+        self.next_run = 0.0
+        self.behind = False
+        self.key: tuple = ()
+
+    def run(self, engine: Engine, now: datetime, budget: int | None = None) -> int:
+        changed, self.behind = 0, False
+        with engine.connect() as conn:
+            site_ids = list(conn.execute(select(Site.id)).scalars())
+        for kind, days in (("logs", self.log_days), ("bodies", self.body_days)):
+            if days <= 0:
+                continue
+            cutoff = now - timedelta(days=days)
+            for site_id in site_ids:
+                while True:
+                    limit = _BATCH if budget is None else min(_BATCH, budget)
+                    seen, n = self._batch(engine, kind, site_id, cutoff, limit)
+                    changed += n
+                    if seen < limit:
+                        break  # this site has caught up with the cutoff
+                    if budget is not None:
+                        budget -= seen
+                        if budget <= 0:
+                            self.behind = True
+                            return changed
+        return changed
+
+    def _batch(self, engine: Engine, kind: str, site_id: int, cutoff: datetime,
+               limit: int) -> tuple[int, int]:
+        m = _M.c
+        cond = [m.site_id == site_id, m.created_at < cutoff]
+        mark = self.marks.get((kind, site_id))
+        if mark:
+            cond.append(or_(m.created_at > mark[0], and_(m.created_at == mark[0], m.id > mark[1])))
+        still_open = exists().where(_R.c.message_id == m.id, _R.c.state.in_(_OPEN))
+        with engine.begin() as conn:
+            rows = conn.execute(select(m.created_at, m.id).where(*cond)
+                                .order_by(m.created_at, m.id).limit(limit)).all()
+            if not rows:
+                return 0, 0
+            ids = [r.id for r in rows]
+            if kind == "bodies":
+                n = conn.execute(update(_M).where(m.id.in_(ids), m.size > 0, ~still_open)
+                                 .values(raw=b"", size=0)).rowcount
+            else:
+                gone = list(conn.execute(select(m.id).where(m.id.in_(ids), ~still_open)).scalars())
+                n = 0
+                if gone:  # recipients and their attempts go by foreign-key cascade
+                    conn.execute(delete(_E).where(_E.c.site_id == site_id, _E.c.message_id.in_(gone)))
+                    n = conn.execute(delete(_M).where(m.id.in_(gone))).rowcount
+        self.marks[(kind, site_id)] = tuple(rows[-1])
+        return len(rows), n
+
+
+_DUE: "weakref.WeakKeyDictionary[Engine, Retention]" = weakref.WeakKeyDictionary()

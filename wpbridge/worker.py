@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
-from wpbridge import db, queue, suppressions
+from wpbridge import db, privacy, queue, suppressions
 from wpbridge.auth.dkim import Signer
 from wpbridge.events import verp
 from wpbridge.events.policy import Policy
-from wpbridge.events.unsubscribe import make_token
+from wpbridge.events.unsubscribe import mailto_address, make_token
 from wpbridge.models import WorkerBeat, utcnow
 from wpbridge.relay import TEMPORARY, Delivery, Reply, compliance, open_relay
 from wpbridge.relay.providers import OUTBOX
@@ -128,7 +128,8 @@ class Worker:
             if alone and m.category == "bulk" and compliance.needs_unsubscribe(raw):
                 token = make_token(self.settings.secret_key, m.site_id, rows[0].address, m.id)
                 raw = compliance.add_list_headers(raw, f"{self.settings.public_base}/u/{token}",
-                                                  f"{m.category}.{m.site_name}")
+                                                  f"{m.category}.{m.site_name}",
+                                                  mailto_address(self.settings, rows[0].id, route.return_path))
             mail_from = (verp.address(self.settings.secret_key, alone, route.return_path)
                          if route.verp else route.envelope_sender(m.mail_from))
             raw = self.signer.sign(m.site_id, raw, route.dkim)  # after the list headers: signed too
@@ -163,6 +164,7 @@ class Worker:
                 if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
                     self.beat()
                     alerts.run_due(self.engine, self.settings)
+                    privacy.prune_due(self.engine, self.settings)
                     reaped = queue.reap_expired_leases(self.engine, utcnow())
                     if reaped:
                         log.warning("%d recipients had an expired lease; they are due again", reaped)

@@ -2,7 +2,9 @@
 
 It takes mail only for valid VERP addresses (see :mod:`wpbridge.events.verp`), parses each
 message as a bounce, complaint or auto-reply, and applies the site's policy; 250 only after
-the events are committed. It relays nothing and needs no AUTH: it is a final destination.
+the events are committed. Mail to a bulk message's mailto: unsubscribe address (see
+:mod:`wpbridge.events.unsubscribe`) is an unsubscribe, whatever it says. It relays nothing
+and needs no AUTH: it is a final destination.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from wpbridge.events import RecipientResult
 from wpbridge.events.bounces import ReportType, parse
 from wpbridge.events.policy import Observed, Policy, apply
-from wpbridge.events import verp
+from wpbridge.events import unsubscribe, verp
 from wpbridge.models import Recipient, utcnow
 
 log = logging.getLogger("wpbridge.bounces")
@@ -30,8 +32,12 @@ class BounceHandler:
         self.policy = Policy.from_settings(settings)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if verp.recipient_id(self.settings.secret_key, address, self.domains) is None:
+        unsubscribe_id = self._unsubscribe_id(address)
+        if self._bounce_id(address) is None and unsubscribe_id is None:
             return "550 5.1.1 No such bounce address here"
+        if unsubscribe_id is not None and not self._stored(unsubscribe_id):
+            # Past log retention or erased: say so rather than accept and do nothing.
+            return "550 5.1.1 This unsubscribe address has expired; use the unsubscribe link in the message"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -41,24 +47,42 @@ class BounceHandler:
         try:
             self.receive(envelope.rcpt_tos, envelope.original_content)
         except Exception:  # the one catch-all: the sender will retry, nothing is lost
-            log.exception("could not record a bounce")
-            return "451 4.3.0 Could not record the bounce, try again later"
+            log.exception("could not record a bounce or unsubscribe")
+            return "451 4.3.0 Could not record the message, try again later"
+        if all(self._bounce_id(a) is None for a in envelope.rcpt_tos):
+            return "250 2.0.0 Unsubscribe recorded"
         return "250 2.0.0 Bounce recorded"
+
+    def _bounce_id(self, address: str) -> int | None:
+        return verp.recipient_id(self.settings.secret_key, address, self.domains)
+
+    def _unsubscribe_id(self, address: str) -> int | None:
+        return unsubscribe.mailto_recipient(self.settings.secret_key, address, self.domains)
+
+    def _stored(self, rid: int) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(Recipient.id).where(Recipient.id == rid)).first() is not None
 
     def receive(self, rcpt_tos: list[str], raw: bytes) -> list[str]:
         """Parse and apply one inbound message; returns what was suppressed."""
-        report = parse(raw)
-        if report.type not in _SOURCE:
+        unsubscribes = {rid for rid in map(self._unsubscribe_id, rcpt_tos) if rid is not None}
+        bounces = {rid for rid in map(self._bounce_id, rcpt_tos) if rid is not None}
+        report = parse(raw) if bounces else None
+        if report and report.type not in _SOURCE:
             log.info("message to %s is not a bounce (%s); ignored", rcpt_tos, report.type)
-            return []
-        rids = [verp.recipient_id(self.settings.secret_key, a, self.domains) for a in rcpt_tos]
+            bounces = set()
         r = Recipient.__table__.c
         now = utcnow()
         with self.engine.begin() as conn:
             rows = conn.execute(select(r.id, r.site_id, r.message_id, r.address)
-                                .where(r.id.in_([rid for rid in rids if rid is not None]))).all()
-            observed = []
+                                .where(r.id.in_(unsubscribes | bounces))).all()
+            done, observed = [], []
             for row in rows:
+                if row.id in unsubscribes:  # mail to the mailto: target, as the one-click POST
+                    unsubscribe.record(conn, row.site_id, row.address, row.message_id, now)
+                    done.append(f"{row.address.lower()} bulk unsubscribe")
+                if row.id not in bounces:
+                    continue
                 # The VERP address says whom the bounce is about; the report's own words say why.
                 mine = [x for x in report.recipients if x.address in (None, row.address.lower())]
                 result = (mine or list(report.recipients) or [None])[0]
@@ -68,7 +92,7 @@ class BounceHandler:
                     row.address.lower(), result.status, result.group, result.reason, result.code,
                     result.diagnostic), _SOURCE[report.type], row.message_id,
                     raw.decode("utf-8", "replace")[:100_000]))
-            return apply(conn, observed, self.policy, now)
+            return done + apply(conn, observed, self.policy, now)
 
 
 def start_listener(engine, settings, host: str, port: int) -> Controller:

@@ -1,10 +1,14 @@
-"""One-click unsubscribe (RFC 8058): the URL the bridge puts in bulk mail's
-List-Unsubscribe header, and the endpoint behind it.
+"""One-click unsubscribe (RFC 8058): the targets the bridge puts in bulk mail's
+List-Unsubscribe header, and what acts on them.
 
 ``POST /u/<token>`` with ``List-Unsubscribe=One-Click`` (what Gmail, Yahoo and Outlook send)
 records the unsubscribe at once. ``GET /u/<token>`` shows a page with a button, because
 link scanners follow GET links and must not unsubscribe anybody. The token is signed, so
 nobody can unsubscribe another address by editing the URL.
+
+The mailto: target (RFC 2369), ``unsubscribe+<recipient id>-<signature>@<bounce domain>``,
+is for mail programs that offer only that; the bounce listener records mail to it the same
+way (:func:`record`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 
 from flask import Blueprint, current_app, render_template_string, request
 from markupsafe import escape
@@ -47,6 +52,47 @@ def read_token(secret_key: str, token: str) -> tuple[int, str, str] | None:
         return None
 
 
+def record(conn, site_id: int, address: str, message_id: str, now) -> bool:
+    """Stop bulk mail from this site to ``address`` (receipts still go); False if it already was."""
+    return suppressions.add(conn, site_id, address, "bulk", "unsubscribe", f"message {message_id}", now)
+
+
+_MAILTO = re.compile(r"^unsubscribe\+([0-9]{1,19})-([a-z2-7]{20})$")
+
+
+def _mailto_mac(secret_key: str, rid: int) -> str:
+    # Lower-case base32: the local part must survive case folding and stay within 64 octets.
+    digest = hmac.new(_key(secret_key), f"mailto:{rid}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode()[:20].lower()
+
+
+def mailto_address(settings, rid: int, return_path: str | None) -> str | None:
+    """The mailto: unsubscribe address for recipient row ``rid``: at the route's return-path
+    domain when the bounce listener serves it, else at the first bounce domain.
+
+    None (the header then carries the https URL only) when no bounce domain is configured,
+    or when bounces are fetched from a mailbox: mail to the address would reach nobody who
+    acts on it.
+    """
+    if not settings.bounce_domains or settings.bounce_mailbox:
+        return None
+    domain = (return_path or "").rpartition("@")[2].lower()
+    if domain not in settings.bounce_domains:
+        domain = settings.bounce_domains[0]
+    return f"unsubscribe+{rid}-{_mailto_mac(settings.secret_key, rid)}@{domain}"
+
+
+def mailto_recipient(secret_key: str, addr: str, domains: frozenset[str]) -> int | None:
+    """The recipient row id of a mailto: unsubscribe address at one of ``domains``, or None
+    if the address is not one of ours (unknown domain, malformed, or a forged signature)."""
+    local, _, domain = addr.lower().rpartition("@")
+    m = _MAILTO.match(local)
+    if domain not in domains or not m:
+        return None
+    rid = int(m.group(1))
+    return rid if hmac.compare_digest(m.group(2), _mailto_mac(secret_key, rid)) else None
+
+
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}
@@ -76,5 +122,5 @@ def unsubscribe(token: str):
         return _page("Unsubscribe", f"Stop newsletters and other bulk mail to {escape(address)}? "
                      "Order confirmations and account mail will still arrive.", ask=True)
     with bridge.engine.begin() as conn:
-        suppressions.add(conn, site_id, address, "bulk", "unsubscribe", f"message {message_id}", utcnow())
+        record(conn, site_id, address, message_id, utcnow())
     return _page("Unsubscribed", f"{escape(address)} will get no more newsletters from this sender.")

@@ -1,10 +1,9 @@
 """Bulk-sender rules (Gmail, Yahoo, Microsoft): one-click unsubscribe on every bulk message.
 
 For bulk mail without its own List-Unsubscribe, the bridge adds, per recipient,
-``List-Unsubscribe: <https://bridge/u/TOKEN>`` and ``List-Unsubscribe-Post:
-List-Unsubscribe=One-Click`` (RFC 8058), and a ``List-Id`` when missing (RFC 2919). A
-sender's own List-Unsubscribe is kept as it is. (A mailto: target comes with the inbound
-mail listener that can act on it.)
+``List-Unsubscribe: <https://bridge/u/TOKEN>, <mailto:unsubscribe+...@bounce domain>`` and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), and a ``List-Id`` when
+missing (RFC 2919). A sender's own List-Unsubscribe is kept as it is.
 """
 
 from __future__ import annotations
@@ -23,8 +22,11 @@ def needs_unsubscribe(raw: bytes) -> bool:
     return b"list-unsubscribe" not in header_names(raw)
 
 
-def add_list_headers(raw: bytes, url: str, list_id: str) -> bytes:
-    extra = (f"List-Unsubscribe: <{url}>\r\n"
+def add_list_headers(raw: bytes, url: str, list_id: str, mailto: str | None = None) -> bytes:
+    """Prepend the list headers. ``mailto`` is the address the bounce listener acts on; without
+    one (no bounce domain configured) the header carries the https one-click URL only."""
+    targets = f"<{url}>" + (f",\r\n <mailto:{mailto}?subject=unsubscribe>" if mailto else "")
+    extra = (f"List-Unsubscribe: {targets}\r\n"
              "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
     if b"list-id" not in header_names(raw):
         extra += f"List-Id: <{list_id}>\r\n"
