@@ -8,13 +8,15 @@ messages per connection) drives, in one run and interleaved, RUNS times each:
              ``smtp_trusted_loopback_site``, both test-only: smtp-source cannot AUTH). SQLite in
              WAL mode with synchronous=FULL, as the embedded default runs: every 250 is
              committed. Afterwards the queue is checked to hold every message.
+  wpbridge xN the same listener run as ``wpbridge smtpd --processes N`` (N processes sharing
+             the port with SO_REUSEPORT; one Python process uses one core), same settings.
   sink       a bare aiosmtpd server whose handler answers 250 and stores nothing.
 
 Both listen on 127.0.0.1 only, inside this process. Figures: messages per second, median of
 the runs, and their ratio. Needs Postfix's smtp-source (apt-get install postfix, preseeded
 with "No configuration"; no Postfix daemon is started).
 
-Run: python bench/smtp_ingest.py [--messages N --runs N]
+Run: python bench/smtp_ingest.py [--messages N --runs N --processes N]
 """
 
 from __future__ import annotations
@@ -52,24 +54,57 @@ class NullHandler:
         return "250 OK"
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds of this process, or of the processes ``pids`` (a listener run apart)."""
+    if not pids:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def drive(port: int, messages: int, sessions: int, length: int) -> tuple[float, float]:
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid] + [int(p) for p in out.split()]
+
+
+def drive(port: int, messages: int, sessions: int, length: int,
+          pids: list[int] | None = None) -> tuple[float, float]:
     """Run smtp-source against 127.0.0.1:port; return accepted messages per second and the
-    CPU seconds this process (the server under test) spent per message."""
+    CPU seconds the server under test (this process, or ``pids``) spent per message."""
     args = [SMTP_SOURCE, "-s", str(sessions), "-l", str(length), "-m", str(messages), "-d",
             "-f", f"shop@{DOMAIN}", "-t", "customer@example.org", "-M", DOMAIN,
             f"127.0.0.1:{port}"]
-    cpu, start = _cpu(), time.perf_counter()
+    cpu, start = _cpu(pids), time.perf_counter()
     out = subprocess.run(args, capture_output=True, text=True, timeout=3600)
-    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
+    elapsed, cpu = time.perf_counter() - start, _cpu(pids) - cpu
     # smtp-source gives up on any reply it does not expect (no -A): exit 0 means all got 250.
     if out.returncode:
         raise RuntimeError(f"{' '.join(args)} failed ({out.returncode}): {out.stderr[-2000:]}")
     return messages / elapsed, cpu / messages
+
+
+def wait_port(port: int, processes: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Until ``processes`` listeners accept on the port (each its own engine and socket)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"wpbridge smtpd exited with {proc.returncode}")
+        if len(_children(proc.pid)) > processes:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    if s.recv(100).startswith(b"220"):
+                        time.sleep(1.0)  # the other processes finish their start-up
+                        return
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError("wpbridge smtpd did not come up")
 
 
 def main() -> int:
@@ -78,6 +113,8 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=10, help="smtp-source -s")
     parser.add_argument("--length", type=int, default=5000, help="smtp-source -l (body bytes)")
     parser.add_argument("--runs", type=int, default=3, help="runs per server; medians are printed")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2,
+                        help="listener processes of the 'wpbridge xN' server (0: leave it out)")
     opts = parser.parse_args()
     if not os.access(SMTP_SOURCE, os.X_OK):
         print("cannot run: smtp-source is missing (apt-get install postfix, preseeded with "
@@ -87,7 +124,8 @@ def main() -> int:
     logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     tmp = Path(tempfile.mkdtemp(prefix="wpbridge-smtp-bench-"))
-    results: dict[str, list[tuple[float, float]]] = {"wpbridge": [], "sink": []}
+    many = f"wpbridge x{opts.processes}"
+    results: dict[str, list[tuple[float, float]]] = {"wpbridge": [], many: [], "sink": []}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, tmp, True)
         base = settings_mod.Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'wpbridge.db'}",
@@ -107,27 +145,47 @@ def main() -> int:
         sink.start()
         stack.callback(sink.stop)
         ports = {"wpbridge": bridge.port, "sink": sink.port}
+        pids: dict[str, list[int]] = {}
+        if opts.processes > 1:
+            ports[many] = free_port()
+            env = dict(os.environ, WPBRIDGE_DATA=str(tmp), WPBRIDGE_DATABASE_URL=base.database_url,
+                       WPBRIDGE_SECRET_KEY=base.secret_key, WPBRIDGE_SMTP_ALLOW_PLAIN_LOOPBACK="1",
+                       WPBRIDGE_SMTP_TRUSTED_LOOPBACK_SITE=SITE)
+            apart = subprocess.Popen(
+                [sys.executable, "-m", "wpbridge", "smtpd", "--processes", str(opts.processes),
+                 "--listen", f"127.0.0.1:{ports[many]}", "--tls-listen", f"127.0.0.1:{free_port()}"],
+                env=env, stderr=subprocess.DEVNULL)
+            stack.callback(apart.wait, 30)
+            stack.callback(apart.terminate)
+            wait_port(ports[many], opts.processes, apart)
+            pids[many] = _children(apart.pid)
+        else:
+            del results[many]
 
         for run in range(opts.runs):
             for name, port in ports.items():
-                rate, cpu = drive(port, opts.messages, opts.sessions, opts.length)
+                rate, cpu = drive(port, opts.messages, opts.sessions, opts.length, pids.get(name))
                 results[name].append((rate, cpu))
                 print(f"  run {run + 1} {name:8s} {rate:8.0f} msgs/s  {cpu * 1e6:6.0f} us CPU/msg",
                       file=sys.stderr)
         with sessions() as session:
             stored = session.scalar(select(func.count()).select_from(Message))
 
-    expected = opts.runs * opts.messages
+    expected = opts.runs * opts.messages * (len(results) - 1)
     print(f"SMTP ingest ({platform.machine()}, {os.cpu_count()} cores): smtp-source -s "
           f"{opts.sessions} -l {opts.length} -m {opts.messages} -d, median of {opts.runs} runs")
     print(f"{'server':52s} {'msgs/s':>8s} {'CPU us/msg':>11s}")
     labels = {"wpbridge": "wpbridge smtpd, test mode, SQLite durable",
+              many: f"  the same, {opts.processes} processes (smtpd --processes)",
               "sink": "bare aiosmtpd sink, stores nothing"}
     rate = {}
     for name, label in labels.items():
+        if name not in results:
+            continue
         rate[name] = median(r[0] for r in results[name])
         print(f"{label:52s} {rate[name]:8.0f} {median(r[1] for r in results[name]) * 1e6:11.0f}")
-    print(f"ratio wpbridge / sink: {rate['wpbridge'] / rate['sink']:.2f}")
+    print(f"ratio wpbridge / sink: {rate['wpbridge'] / rate['sink']:.2f}"
+          + (f"; {many} / sink: {rate[many] / rate['sink']:.2f}" if many in rate else ""))
     print(f"check: the queue holds {stored}/{expected} messages")
     return 0 if stored == expected else 1
 

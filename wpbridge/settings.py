@@ -65,6 +65,7 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2587  # 587 in production
     smtp_tls_port: int = 2465  # 465 in production
+    smtp_processes: int = 1  # listener processes sharing the ports (SO_REUSEPORT), one per core
     smtp_hostname: str = ""  # greeting and generated certificate; "" = this host's name
     smtp_tls_cert: str = ""  # PEM chain; with neither set, a self-signed pair in the data dir
     smtp_tls_key: str = field(default="", repr=False)
@@ -87,6 +88,11 @@ class Settings:
     soft_suppress_days: float = 30.0
     # site name -> {soft_limit, soft_days, soft_suppress_days}: [sites."name".bounce_policy]
     site_bounce_policy: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # Sender authentication (wpbridge/auth/dns_store.py): bulk mail from a sending domain
+    # without a DMARC record is held, unless allowed here for every site, or per site with
+    # [sites."name"] allow_bulk_without_dmarc = true (or false, against the default).
+    allow_bulk_without_dmarc: bool = False
+    site_allow_bulk_without_dmarc: Mapping[str, bool] = field(default_factory=dict)
     # Provider webhook secrets per site name: [sites."<name>".webhooks] (events/webhooks).
     site_webhooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     # Shaping (wpbridge/shape): [shaping.destinations], [[shaping.reactions]], [warmup."domain"],
@@ -136,18 +142,19 @@ class Settings:
 
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
-        "soft_limit", "smtp_port", "smtp_tls_port", "smtp_max_recipients", "embed_token_ttl",
+        "soft_limit", "smtp_port", "smtp_tls_port", "smtp_processes", "smtp_max_recipients", "embed_token_ttl",
         "status_session_ttl", "smtp_auth_max_failures"}
 _FLOAT = {"body_retention_days", "log_retention_days", "retention_interval",
           "smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
           "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat",
           "smtp_auth_failure_window"}
-_BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open"}
+_BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open",
+         "allow_bulk_without_dmarc"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
     "providers", "data_dir", "routes", "site_routes", "classify_rules", "site_classify_rules",
     "site_webhooks", "alert_thresholds", "destination_rates", "reactions", "warmup", "site_sending",
-    "site_bounce_policy"}
+    "site_bounce_policy", "site_allow_bulk_without_dmarc"}
 WEBHOOK_KEYS = ("sendgrid_public_key", "mailgun_signing_key", "postmark_user",
                 "postmark_password", "ses_topic_arn")
 
@@ -216,6 +223,15 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
                                 "numbers soft_limit, soft_days, soft_suppress_days"
                                 + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
         values["site_bounce_policy"][name.strip().lower().rstrip(".")] = dict(policy)
+    values["site_allow_bulk_without_dmarc"] = {}
+    for name, table in (file_values.get("sites") or {}).items():
+        if "allow_bulk_without_dmarc" not in table:
+            continue
+        if not isinstance(table["allow_bulk_without_dmarc"], bool):
+            raise SettingsError(f"{config_path}: [sites.\"{name}\"] allow_bulk_without_dmarc must be "
+                                "true or false")
+        values["site_allow_bulk_without_dmarc"][name.strip().lower().rstrip(".")] = \
+            table["allow_bulk_without_dmarc"]
     shaping = file_values.get("shaping") or {}
     values["destination_rates"] = shaping.get("destinations") or {}
     values["reactions"] = tuple(shaping.get("reactions") or ())

@@ -14,13 +14,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 
-from email.utils import getaddresses
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from wpbridge import queue
 from wpbridge.classify import classify
-from wpbridge.ingest.message import InvalidInput, Submission
+from wpbridge.ingest.message import InvalidInput, Submission, first_address
 from wpbridge.models import Message, utcnow
 from wpbridge.route import route_for
 from wpbridge.sites import SiteAuth
@@ -54,8 +53,7 @@ class Accepted:
 
 def check_sender(site: SiteAuth, sub: Submission, where: str = "") -> None:
     """The envelope sender and the From header must both be of the site's sending domains."""
-    from_addrs = [a for _, a in getaddresses([sub.from_header]) if a]
-    for field, address in ((where + "from", from_addrs[0] if from_addrs else ""),
+    for field, address in ((where + "from", first_address(sub.from_header)),
                            (where + "envelope.from", sub.mail_from)):
         if not site.sender_allowed(address):
             domain = address.rpartition("@")[2] or "(none)"
@@ -78,6 +76,14 @@ def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted
     :raise QuotaExceeded: the site's hourly or daily quota would be passed.
     :raise StorageError: the database failed; nothing is stored.
     """
+    return GroupCommit.of(engine, settings).submit(site, prepare(settings, site, items))
+
+
+def prepare(settings, site: SiteAuth, items: list[Item]) -> list["_Prepared"]:
+    """Check the senders, classify, route and build the rows, outside any transaction.
+
+    :raise InvalidInput: a sender domain is not the site's.
+    """
     now = utcnow()
     rules = settings.site_classify_rules.get(site.name, ()) + settings.classify_rules
     prepared = []
@@ -92,7 +98,7 @@ def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted
         prepared.append(_Prepared(item.idempotency_key, item.request_hash, message, recipients,
                                   Accepted(sub.id, len(sub.recipients), cls.category, False),
                                   route.providers[0]))
-    return GroupCommit.of(engine, settings).submit(site, prepared)
+    return prepared
 
 
 @dataclass(frozen=True)
@@ -142,27 +148,45 @@ class GroupCommit:
             return gc
 
     def submit(self, site: SiteAuth, items: list["_Prepared"]) -> list[Accepted]:
+        """Queue prepared items and return once they are committed (or raise why not)."""
         request = _Request(site, items)
         self.pending.append(request)
         while not request.future.done():
             if self.leader.acquire(blocking=False):
-                batch = []
-                try:
-                    batch = self._drain()
-                    if batch:
-                        self._commit(batch)
-                finally:
-                    self.leader.release()
-                    for r in batch:
-                        r.turn.set()
-                if self.pending:  # arrived during our commit: their oldest leads next
-                    self.pending[0].turn.set()
+                self._round()
             else:
                 # Woken when our result is in or when it is our turn to lead; the timeout
                 # only guards against a wake-up lost to a race.
                 request.turn.wait(0.05)
                 request.turn.clear()
         return request.future.result()
+
+    def submit_nowait(self, site: SiteAuth, items: list["_Prepared"]) -> Future:
+        """Queue prepared items; the returned future is resolved by whoever leads next (an
+        event loop hands them over this way and runs :meth:`commit_pending` in a thread)."""
+        request = _Request(site, items)
+        self.pending.append(request)
+        return request.future
+
+    def commit_pending(self) -> None:
+        """Lead rounds until nothing is pending (blocks while another thread leads)."""
+        while self.pending:
+            self.leader.acquire()
+            self._round()
+
+    def _round(self) -> None:
+        """One round, with the leader lock held by the caller; releases it."""
+        batch = []
+        try:
+            batch = self._drain()
+            if batch:
+                self._commit(batch)
+        finally:
+            self.leader.release()
+            for r in batch:
+                r.turn.set()
+        if self.pending:  # arrived during our commit: their oldest leads next
+            self.pending[0].turn.set()
 
     def _drain(self) -> list["_Request"]:
         batch = []

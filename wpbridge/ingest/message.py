@@ -75,6 +75,12 @@ def check_address(value: str, where: str) -> str:
                            f"address: {exc}", "correct the address or leave the recipient out") from None
 
 
+@functools.lru_cache(maxsize=1024)
+def first_address(header: str) -> str:
+    """The first address in an address header, or "" (parsing is slow; From headers repeat)."""
+    return next((a for _, a in getaddresses([header]) if a), "")
+
+
 @functools.lru_cache(maxsize=4096)
 def _normalized(value: str) -> str:
     """Validation is pure and senders repeat: keep the answers for valid addresses."""
@@ -337,7 +343,7 @@ def from_raw(mail_from: str, recipients: list[str], raw: bytes, max_bytes: int,
     if headers.get("Date") is None:
         prepend += f"Date: {formatdate(usegmt=True)}\r\n".encode()
     if headers.get("Message-ID") is None:
-        domain = (getaddresses([str(from_header)])[0][1].rpartition("@")[2] or "wpbridge.invalid")
+        domain = first_address(str(from_header)).rpartition("@")[2] or "wpbridge.invalid"
         prepend += f"Message-ID: {make_msgid(domain=domain)}\r\n".encode()
     raw = prepend + raw
     _check_size(raw, max_bytes)
