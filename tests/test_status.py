@@ -377,3 +377,103 @@ def test_page_shows_provider_health_and_a_bulk_pause(flow, engine):
             updated_at=utcnow()))
     page = browser.get(SITE_PAGE).text
     assert "Bulk mail is paused" in page and "bounce rate 1 h 12.0% over 8%" in page
+
+
+@pytest.mark.parametrize("typed, kind, value", [
+    ("Alice.Smith@Example.org", "address", "alice.smith@example.org"),
+    ("alice@", "prefix", "alice@"),
+    ("alice@exa", "prefix", "alice@exa"),
+    ("@example.org", "domain", "example.org"),
+    ("example.org", "start", "example.org"),
+    ("alice", "start", "alice"),
+    ("*smith", "fragment", "smith"),
+    ("*lic*", "fragment", "lic"),
+])
+def test_recipient_search_is_told_by_its_shape(typed, kind, value):
+    assert figures.AddressSearch.parse(typed) == figures.AddressSearch(kind, value)
+
+
+def test_empty_recipient_search_filters_nothing():
+    assert figures.AddressSearch.parse("  ") is None and figures.AddressSearch.parse("*") is None
+
+
+def _log_rows(engine, site_id: int, n: int, address, domain, start) -> None:
+    """``n`` delivered recipients of ``site_id``, one message each, a minute apart."""
+    import uuid
+
+    from sqlalchemy import insert
+
+    from wpbridge.models import Message
+
+    messages, recipients = [], []
+    for i in range(n):
+        mid, at = uuid.uuid4().hex, start + timedelta(minutes=i)
+        messages.append({"id": mid, "site_id": site_id, "created_at": at, "expires_at": at,
+                         "mail_from": "shop@example.com", "from_header": "shop@example.com",
+                         "subject": f"m{i}", "category": "transactional", "reasons": [],
+                         "context": {}, "size": 1, "recipient_count": 1, "raw": b"x"})
+        recipients.append({"message_id": mid, "site_id": site_id, "address": address(i),
+                           "domain": domain(i), "lane": 0, "provider": "default",
+                           "state": "delivered", "attempts": 1, "next_attempt_at": at,
+                           "updated_at": at})
+    with engine.begin() as conn:
+        conn.execute(insert(Message.__table__), messages)
+        conn.execute(insert(Recipient.__table__), recipients)
+
+
+def test_recipient_search_finds_addresses_prefixes_domains_and_fragments(app, site, engine):
+    with engine.connect() as conn:
+        shop = conn.execute(select(Site.id)).scalar()
+    other = make_site(app, app.extensions["wpbridge"].settings, "other.example.net", ("example.net",))
+    with engine.connect() as conn:
+        other_id = conn.execute(select(Site.id).where(Site.name == "other.example.net")).scalar()
+    start = utcnow() - timedelta(days=10)
+    names = ["Alice.Smith@Example.org", "alina@example.org", "bob@mail.example.com",
+             "carol@smith.example", "dave%_@example.org"]
+    _log_rows(engine, shop, len(names), lambda i: names[i], lambda i: names[i].rpartition("@")[2].lower(), start)
+    _log_rows(engine, other_id, 1, lambda i: "alice.smith@example.org", lambda i: "example.org", start)
+
+    def found(typed):
+        with engine.connect() as conn:
+            return [r.address for r in figures.message_log(conn, shop, figures.LogQuery(recipient=typed))]
+
+    assert found("alice.smith@EXAMPLE.org") == ["Alice.Smith@Example.org"]  # not the other site's
+    assert found("ali") == ["alina@example.org", "Alice.Smith@Example.org"]  # newest first
+    assert found("alice@") == []
+    assert found("@example.o") == ["dave%_@example.org", "alina@example.org", "Alice.Smith@Example.org"]
+    assert found("mail.example.com") == ["bob@mail.example.com"]
+    assert found("smith") == ["carol@smith.example"]  # start of a domain, not inside an address
+    assert found("*smith") == ["carol@smith.example", "Alice.Smith@Example.org"]
+    assert found("dave%") == ["dave%_@example.org"] and found("d%") == []  # no wildcards
+
+
+def test_recipient_search_with_many_matches_walks_time_and_agrees(app, site, engine):
+    """Past _SORT_AT_MOST matches the log walks the messages newest first instead of sorting
+    every match: the same rows in the same order, page after page."""
+    with engine.connect() as conn:
+        shop = conn.execute(select(Site.id)).scalar()
+    n = figures._SORT_AT_MOST * 3 // 2 + 90  # "many" matches more than that, "few" fewer
+    start = utcnow() - timedelta(days=30)
+    _log_rows(engine, shop, n, lambda i: f"c{i}@{'many' if i % 3 else 'few'}.example",
+              lambda i: f"{'many' if i % 3 else 'few'}.example", start)
+    with engine.connect() as conn:
+        assert [figures._few(conn, shop, figures.AddressSearch.parse(d)) for d in ("@many.example", "@few.example")] \
+            == [False, True]
+        for typed, expect in (("@many.example", [i for i in range(n) if i % 3]),
+                              ("@few.example", [i for i in range(n) if not i % 3])):
+            q = figures.LogQuery(recipient=typed, limit=40)
+            first = figures.message_log(conn, shop, q)
+            second = figures.message_log(conn, shop, figures.LogQuery(recipient=typed, limit=40,
+                                                                      before=q.cursor(first[-1])))
+            assert [r.address for r in first + second] == [f"c{i}@{typed[1:]}" for i in expect[::-1][:80]]
+
+
+def test_message_log_says_how_it_searched(flow):
+    app, worker, shop, other, sink = flow
+    send_traffic(flow)
+    browser = app.test_client()
+    open_embed(browser, embed_url(shop)["url"])
+    page = browser.get(SITE_PAGE + "messages?recipient=*mail").text
+    assert "gone@gmail.com" in page and "x@example.org" not in page
+    assert "among the newest 10,000 messages only" in unescape(page)
+    assert "Addresses or domains starting with gmail" in browser.get(SITE_PAGE + "messages?recipient=gmail").text

@@ -56,15 +56,14 @@ def prune_due(engine: Engine, settings: Settings, now: datetime | None = None) -
     """What a worker calls often: applies ``body_retention_days`` and ``log_retention_days``
     at most once per ``retention_interval`` seconds, a bounded slice per call (so that a
     large backlog never holds up delivery), sooner again while a backlog remains."""
-    key = (settings.body_retention_days, settings.log_retention_days, settings.retention_interval)
+    wanted = (settings.body_retention_days, settings.log_retention_days, settings.retention_interval)
     state = _DUE.get(engine)
-    if state is None or state.key != key:
-        state = _DUE[engine] = Retention(*key[:2])
-        state.key = key
+    if state is None or state.settings != wanted:
+        state = _DUE[engine] = Retention(*wanted)
     if time.monotonic() < state.next_run:
         return 0
     changed = state.run(engine, now or utcnow(), budget=_SLICE)
-    state.next_run = time.monotonic() + (0 if state.behind else settings.retention_interval)
+    state.next_run = time.monotonic() + (0 if state.behind else state.interval)
     return changed
 
 
@@ -82,12 +81,12 @@ class Retention:
     queued or sending are skipped.
     """
 
-    def __init__(self, body_days: float, log_days: float):
-        self.body_days, self.log_days = body_days, log_days
+    def __init__(self, body_days: float, log_days: float, interval: float = 0.0):
+        self.body_days, self.log_days, self.interval = body_days, log_days, interval
+        self.settings = (body_days, log_days, interval)
         self.marks: dict[tuple[str, int], tuple[datetime, str]] = {}
-        self.next_run = 0.0
-        self.behind = False
-        self.key: tuple = ()
+        self.next_run = 0.0  # time.monotonic() of the next run (prune_due)
+        self.behind = False  # the last run stopped at its budget, not at the cutoff
 
     def run(self, engine: Engine, now: datetime, budget: int | None = None) -> int:
         changed, self.behind = 0, False

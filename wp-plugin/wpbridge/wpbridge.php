@@ -24,9 +24,11 @@ require_once __DIR__ . '/includes/class-client.php';
 require_once __DIR__ . '/includes/class-message.php';
 require_once __DIR__ . '/includes/class-spool.php';
 require_once __DIR__ . '/includes/class-diverter.php';
+require_once __DIR__ . '/includes/class-privacy.php';
 
 WPBridge\Diverter::init();
 WPBridge\Spool::init();
+WPBridge\Privacy::init();
 
 register_activation_hook( __FILE__, array( 'WPBridge\Spool', 'activate' ) );
 register_deactivation_hook( __FILE__, array( 'WPBridge\Spool', 'deactivate' ) );

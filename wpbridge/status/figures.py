@@ -290,6 +290,73 @@ class LogRow:
         return self.state in FAILED_STATES
 
 
+FRAGMENT_SCAN = 10_000  # the newest messages a search for text inside addresses looks through
+_SORT_AT_MOST = 5_000  # fewer matches than this: take them from the index and sort them
+
+
+@dataclass(frozen=True)
+class AddressSearch:
+    """What the recipient box asks for, told by its shape, so that the usual searches are
+    index lookups on (site_id, lower(address)) or (site_id, domain):
+
+    ``alice@example.org``: that address; ``alice@`` or ``alice@exa``: addresses starting so;
+    ``@example.org``: domains starting so; ``alice`` or ``example.org``: addresses or
+    domains starting so; ``*lic*``: the text anywhere in the address, which no index can
+    find, so only the newest :data:`FRAGMENT_SCAN` messages are looked through.
+    """
+
+    kind: str  # address | prefix | domain | start | fragment
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> "AddressSearch | None":
+        t = text.strip().lower()
+        if "*" in t:
+            kind, t = "fragment", t.replace("*", "")
+        elif t.startswith("@"):
+            kind, t = "domain", t[1:]
+        elif "@" in t:
+            domain = t.rpartition("@")[2]
+            kind = "address" if "." in domain.strip(".") and not domain.endswith(".") else "prefix"
+        else:
+            kind = "start"
+        return cls(kind, t) if t else None
+
+    def condition(self):
+        r = Recipient.__table__.c
+        address = func.lower(r.address)
+        if self.kind == "address":
+            return address == self.value
+        if self.kind == "fragment":
+            return address.like(f"%{_like(self.value)}%", escape="\\")
+        on_address = _starts(address, self.value)
+        on_domain = _starts(r.domain, self.value)
+        return {"prefix": on_address, "domain": on_domain}.get(self.kind, or_(on_address, on_domain))
+
+    @property
+    def explain(self) -> str:
+        v = self.value
+        if self.kind == "address":
+            return f"Mail to {v} (upper and lower case alike)."
+        if self.kind == "prefix":
+            return f"Addresses starting with {v}."
+        if self.kind == "domain":
+            return f"Addresses whose domain starts with {v}."
+        if self.kind == "start":
+            return (f"Addresses or domains starting with {v}. To find {v} anywhere in an "
+                    f"address, search *{v} (looks through the newest {FRAGMENT_SCAN:,} messages).")
+        return (f"Addresses containing {v}, among the newest {FRAGMENT_SCAN:,} messages only: "
+                "text inside an address cannot be looked up in an index. A full address, the "
+                "start of one, or @domain searches all mail.")
+
+
+def _starts(column, prefix: str):
+    """``column`` starts with ``prefix``, as a range the index can serve; the LIKE keeps the
+    answer exact under any collation."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < upper, column.like(f"{_like(prefix)}%", escape="\\"))
+
+
 @dataclass(frozen=True)
 class LogQuery:
     recipient: str = ""
@@ -300,6 +367,10 @@ class LogQuery:
     group: str = ""
     before: str = ""  # where the next page starts: see :meth:`cursor`
     limit: int = 50
+
+    @property
+    def search(self) -> AddressSearch | None:
+        return AddressSearch.parse(self.recipient)
 
     @property
     def by_change(self) -> bool:
@@ -320,12 +391,18 @@ def message_log(conn: Connection, site_id: int, q: LogQuery) -> list[LogRow]:
     r, m = Recipient.__table__.c, Message.__table__.c
     key = r.updated_at if q.by_change else m.created_at
     cond = [m.site_id == site_id]
-    if q.by_change or q.recipient:
-        # Walk the site's recipients (by state, or all of them for an address search)
-        # instead of its messages by time.
+    search = q.search
+    if search:
+        cond.append(search.condition())
+        if search.kind == "fragment":
+            oldest = conn.execute(select(m.created_at).where(m.site_id == site_id)
+                                  .order_by(m.created_at.desc()).offset(FRAGMENT_SCAN - 1).limit(1)).scalar()
+            if oldest is not None:
+                cond.append(m.created_at >= oldest)
+    if q.by_change or (search and search.kind != "fragment" and _few(conn, site_id, search)):
+        # Walk the site's recipients (by state, or the search's matches from its index)
+        # instead of its messages by time. Many matches are found sooner by walking time.
         cond.append(r.site_id == site_id)
-    if q.recipient:
-        cond.append(func.lower(r.address).like(f"%{_like(q.recipient.strip().lower())}%", escape="\\"))
     if q.subject:
         cond.append(func.lower(m.subject).like(f"%{_like(q.subject.strip().lower())}%", escape="\\"))
     if q.status:
@@ -354,6 +431,13 @@ def message_log(conn: Connection, site_id: int, q: LogQuery) -> list[LogRow]:
         .join_from(Message.__table__, Recipient.__table__, m.id == r.message_id)
         .where(*cond).order_by(key.desc(), r.id.desc()).limit(q.limit))
     return [LogRow(*row[:6], getattr(row[6], "value", row[6]), *row[7:]) for row in rows]
+
+
+def _few(conn: Connection, site_id: int, search: AddressSearch) -> bool:
+    """Whether the search has few enough matches to sort them all (counted in the index)."""
+    r = Recipient.__table__.c
+    matches = select(r.id).where(r.site_id == site_id, search.condition()).limit(_SORT_AT_MOST + 1)
+    return conn.execute(select(func.count()).select_from(matches.subquery())).scalar() <= _SORT_AT_MOST
 
 
 def _like(s: str) -> str:

@@ -37,6 +37,11 @@ final class Client {
 		return $this->request( 'GET', '/api/v1/messages/' . rawurlencode( $id ) );
 	}
 
+	/** Erase what the bridge holds about one recipient of this site (WordPress's eraser). */
+	public function erase_address( string $address ): Response {
+		return $this->request( 'POST', '/api/v1/privacy/erase', (string) wp_json_encode( array( 'address' => $address ) ) );
+	}
+
 	/** A signed no-op: proves URL, key id, secret and clock are right. */
 	public function ping(): Response {
 		return $this->request( 'GET', '/api/v1/ping' );
