@@ -386,6 +386,49 @@ def test_sigterm_stops_the_listener_cleanly(app, site, settings, tmp_path):
         proc.wait(30)
 
 
+def test_several_listener_processes_share_the_port(app, site, settings, tmp_path):
+    """smtpd --processes 2: two processes accept on one port (SO_REUSEPORT), every message is
+    committed once, and SIGTERM stops them all."""
+    data_dir = tmp_path / "smtpd"
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    env = dict(os.environ, WPBRIDGE_DATA=str(data_dir), WPBRIDGE_DATABASE_URL=settings.database_url,
+               WPBRIDGE_SECRET_KEY=settings.secret_key)
+    proc = subprocess.Popen([sys.executable, "-m", "wpbridge", "smtpd", "--processes", "2",
+                             "--listen", f"127.0.0.1:{ports[0]}", "--tls-listen", f"127.0.0.1:{ports[1]}"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_ready(proc) == ports[0]
+        ctx = ssl.create_default_context(cafile=str(data_dir / "smtpd-cert.pem"))
+        ids = []
+        for i in range(40):
+            client = None
+            for _ in range(100):  # until both processes listen
+                try:
+                    client = smtplib.SMTP("127.0.0.1", ports[0], local_hostname="client.example", timeout=30)
+                    break
+                except OSError:
+                    threading.Event().wait(0.1)
+            client.starttls(context=ctx)
+            client.login(site.key_id, site.secret)
+            ids.append(queued_id(*send(client, rfc5322(subject=f"message {i}"))))
+            client.quit()
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        assert len(out.split()) == 2, out
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert len(set(ids)) == 40
+    with app.extensions["wpbridge"].sessions() as s:
+        assert set(s.scalars(sa.select(Message.id))) == set(ids)
+    assert counts(app) == (40, 40)
+
+
 # -- refusals --------------------------------------------------------------------------
 
 # (MAIL FROM argument, RCPT TO argument): DSBL-style tries at an open relay.
