@@ -477,3 +477,22 @@ def test_message_log_says_how_it_searched(flow):
     assert "gone@gmail.com" in page and "x@example.org" not in page
     assert "among the newest 10,000 messages only" in unescape(page)
     assert "Addresses or domains starting with gmail" in browser.get(SITE_PAGE + "messages?recipient=gmail").text
+
+
+def test_subject_search_looks_through_the_newest_messages_unless_a_date_is_chosen(app, site, engine, monkeypatch):
+    with engine.connect() as conn:
+        shop = conn.execute(select(Site.id)).scalar()
+    start = utcnow() - timedelta(days=1)
+    _log_rows(engine, shop, 30, lambda i: f"c{i}@example.org", lambda i: "example.org", start)
+    monkeypatch.setattr(figures, "FRAGMENT_SCAN", 10)  # the newest 10 of the 30: m20..m29
+
+    def found(**q):
+        with engine.connect() as conn:
+            return [r.subject for r in figures.message_log(conn, shop, figures.LogQuery(**q))]
+
+    assert found(subject="m2") == ["m29", "m28", "m27", "m26", "m25", "m24", "m23", "m22", "m21", "m20"]
+    assert found(subject="m1") == []  # m1, m10..m19 are older than the newest 10
+    assert "newest 10 messages" in figures.LogQuery(subject="m1").subject_note
+    day = (start + timedelta(minutes=1)).strftime("%Y-%m-%d")  # m1's day
+    assert "m1" in found(subject="m1", date=day)  # with a date the whole day is searched
+    assert figures.LogQuery(subject="m1", date=day).subject_note == ""

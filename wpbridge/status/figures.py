@@ -290,7 +290,7 @@ class LogRow:
         return self.state in FAILED_STATES
 
 
-FRAGMENT_SCAN = 10_000  # the newest messages a search for text inside addresses looks through
+FRAGMENT_SCAN = 10_000  # the newest messages a search for text inside addresses or subjects (without a date) looks through
 _SORT_AT_MOST = 5_000  # fewer matches than this: take them from the index and sort them
 
 
@@ -373,6 +373,13 @@ class LogQuery:
         return AddressSearch.parse(self.recipient)
 
     @property
+    def subject_note(self) -> str:
+        if self.subject and not self.date:
+            return (f"Subjects are searched among the newest {FRAGMENT_SCAN:,} messages; choose a "
+                    "date to search all of that day's.")
+        return ""
+
+    @property
     def by_change(self) -> bool:
         """With a status chosen, the newest change comes first (the (site, state,
         updated_at) index gives that order); else the newest message."""
@@ -394,11 +401,12 @@ def message_log(conn: Connection, site_id: int, q: LogQuery) -> list[LogRow]:
     search = q.search
     if search:
         cond.append(search.condition())
-        if search.kind == "fragment":
-            oldest = conn.execute(select(m.created_at).where(m.site_id == site_id)
-                                  .order_by(m.created_at.desc()).offset(FRAGMENT_SCAN - 1).limit(1)).scalar()
-            if oldest is not None:
-                cond.append(m.created_at >= oldest)
+    if (search and search.kind == "fragment") or (q.subject and not q.date):
+        # Text inside addresses or subjects has no index: look through the newest messages.
+        oldest = conn.execute(select(m.created_at).where(m.site_id == site_id)
+                              .order_by(m.created_at.desc()).offset(FRAGMENT_SCAN - 1).limit(1)).scalar()
+        if oldest is not None:
+            cond.append(m.created_at >= oldest)
     if q.by_change or (search and search.kind != "fragment" and _few(conn, site_id, search)):
         # Walk the site's recipients (by state, or the search's matches from its index)
         # instead of its messages by time. Many matches are found sooner by walking time.
