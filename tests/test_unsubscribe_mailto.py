@@ -118,3 +118,18 @@ def test_no_mailto_target_where_nobody_would_act_on_it(settings):
     assert mailto_address(listening, 7, None).endswith("@bounces.example.com")
     polled = listening.replace(bounce_mailbox="imaps://bounces:secret@mail.example.com/INBOX")
     assert mailto_address(polled, 7, "bounces.example.com") is None  # the mailbox poller reads VERP only
+
+
+def test_list_headers_go_below_the_trace_fields():
+    from wpbridge.relay import compliance
+
+    raw = (b"Received: from client.example ([127.0.0.1])\r\n\tby bridge (wpbridge) with ESMTPSA id 1;"
+           b"\r\n Fri, 27 Nov 2026 23:00:00 +0000\r\nReceived: from x by y; Fri, 27 Nov 2026 22:59:00 +0000\r\n"
+           b"From: shop@example.com\r\nSubject: News\r\n\r\nbody\r\n")
+    out = compliance.add_list_headers(raw, "https://bridge.example.net/u/T", "bulk.shop.example.com")
+    lines = out.split(b"\r\n")
+    assert lines[0].startswith(b"Received: from client.example") and lines[3].startswith(b"Received: from x")
+    assert lines[4].startswith(b"List-Unsubscribe: <https://bridge.example.net/u/T>")
+    assert out.endswith(b"From: shop@example.com\r\nSubject: News\r\n\r\nbody\r\n")
+    plain = b"From: shop@example.com\r\n\r\nbody\r\n"
+    assert compliance.add_list_headers(plain, "https://b/u/T", "l").startswith(b"List-Unsubscribe: <https://b/u/T>")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 
 _HEADER = re.compile(rb"^([!-9;-~]+):", re.MULTILINE)
+# The trace fields on top (RFC 5321 4.4: Received lines stay first), with folded lines.
+_TRACE = re.compile(rb"(?:(?:Received|Return-Path):[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)*",
+                    re.IGNORECASE)
 
 
 def header_names(raw: bytes) -> set[bytes]:
@@ -23,11 +26,13 @@ def needs_unsubscribe(raw: bytes) -> bool:
 
 
 def add_list_headers(raw: bytes, url: str, list_id: str, mailto: str | None = None) -> bytes:
-    """Prepend the list headers. ``mailto`` is the address the bounce listener acts on; without
-    one (no bounce domain configured) the header carries the https one-click URL only."""
+    """Add the list headers on top, below the trace fields. ``mailto`` is the address the bounce
+    listener acts on; without one (no bounce domain configured) the header carries the https
+    one-click URL only."""
     targets = f"<{url}>" + (f",\r\n <mailto:{mailto}?subject=unsubscribe>" if mailto else "")
     extra = (f"List-Unsubscribe: {targets}\r\n"
              "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
     if b"list-id" not in header_names(raw):
         extra += f"List-Id: <{list_id}>\r\n"
-    return extra.encode() + raw
+    at = _TRACE.match(raw).end()
+    return raw[:at] + extra.encode() + raw[at:]
