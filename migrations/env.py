@@ -5,6 +5,7 @@ from alembic import context
 from wpbridge import db, settings as settings_mod
 from wpbridge.events import store  # noqa: F401  (the events table)
 from wpbridge import shape  # noqa: F401  (the shaping tables)
+from wpbridge import auth  # noqa: F401  (the DNS check table)
 from wpbridge.models import Base
 
 config = context.config

@@ -304,6 +304,18 @@ def test_dns_trouble_is_no_verdict_and_holds_nothing():
     assert hold_reason(result, "bulk", allow_without_dmarc=False) is None
 
 
+def test_a_domain_dns_does_not_know_is_no_dmarc_verdict(resolver):
+    """NXDOMAIN for the sending domain itself points to a typo or to a resolver that does
+    not see the Internet's DNS: said as such, and bulk mail is not held for "no DMARC"."""
+    result = check_domain("unknown.test", resolver)
+    assert result.exists is False and result.dmarc_policy is None
+    [finding] = result.of("domain")
+    assert finding.level == ERROR and "does not exist (NXDOMAIN)" in finding.message
+    assert hold_reason(result, "bulk", allow_without_dmarc=False) is None
+    assert check_domain("nodmarc.test", resolver).exists is True
+    assert check_domain("shop.good.test", resolver).exists is False
+
+
 def test_provider_of_an_smtp_host():
     assert dns_check.provider_key(None, "email-smtp.eu-west-1.amazonaws.com") == "ses"
     assert dns_check.provider_key(None, "smtp-relay.gmail.com") == "google"

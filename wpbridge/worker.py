@@ -21,6 +21,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
 from wpbridge import db, privacy, queue, suppressions
+from wpbridge.auth import dns_store
 from wpbridge.auth.dkim import Signer
 from wpbridge.events import verp
 from wpbridge.events.policy import Policy
@@ -44,6 +45,7 @@ class Worker:
         self.policy = queue.RetryPolicy.from_settings(settings)
         self.events_policy = Policy.from_settings(settings)
         self.signer = Signer(self.engine, settings.secret_key)
+        self.bulk_gate = dns_store.BulkGate(self.engine, settings)  # no DMARC: bulk mail held
         self.stopping = threading.Event()
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max(1, settings.worker_connections),
@@ -102,9 +104,11 @@ class Worker:
             shaper.idle(close_all)
             return 0
         messages = queue.messages_for(self.engine, {c.message_id for c in claimed})
+        no_dmarc = self.bulk_gate.holds(messages.values(), now)  # message id -> (until, reason)
         with self.engine.connect() as conn:
             suppressed = suppressions.active(conn, {(c.site_id, c.address) for c in claimed}, now)
         outcomes: list[queue.Outcome] = []
+        postponed: list[tuple] = []  # (recipient id, until, reason): bulk mail held for DMARC
         # One SMTP transaction per message, provider and destination (limits and holds are
         # per destination); bulk mail that gets a one-click unsubscribe header of its own
         # goes one recipient at a time.
@@ -116,6 +120,9 @@ class Worker:
             reason = suppressions.blocks(suppressed.get((c.site_id, c.address.lower())), m.category)
             if reason:
                 outcomes.append(queue.Outcome(c, m, Reply(queue.SUPPRESSED, None, f"suppressed: {reason}"), 0))
+                continue
+            if c.message_id in no_dmarc:
+                postponed.append((c.id, *no_dmarc[c.message_id]))
                 continue
             unsubscribe = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
             alone = unsubscribe or route.verp
@@ -149,7 +156,8 @@ class Worker:
                     job.route.next_provider(job.provider) if reply.outcome == TEMPORARY else None))
         queue.record(self.engine, self.name, outcomes, self.policy, utcnow(), self.events_policy)
         queue.postpone(self.engine, self.name,
-                       [(c.id, h.until, h.reason) for h in held + stopped for c in h.rows], utcnow())
+                       [(c.id, h.until, h.reason) for h in held + stopped for c in h.rows] + postponed,
+                       utcnow())
         return len(claimed)
 
     def run(self, idle_exit: bool = False) -> None:
@@ -164,6 +172,7 @@ class Worker:
                 if time.monotonic() - last_reap > min(5.0, self.settings.worker_lease / 4):
                     self.beat()
                     alerts.run_due(self.engine, self.settings)
+                    dns_store.recheck_due(self.engine, self.settings)  # own thread, never raises
                     privacy.prune_due(self.engine, self.settings)
                     reaped = queue.reap_expired_leases(self.engine, utcnow())
                     if reaped:

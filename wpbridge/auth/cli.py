@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from wpbridge import db, settings as settings_mod, sites
-from wpbridge.auth import dkim, dns_check
+from wpbridge.auth import dkim, dns_check, dns_store
 from wpbridge.models import DkimKey, Site, SiteDomain
 from wpbridge.settings import SettingsError
 
@@ -70,10 +70,15 @@ def dns_command() -> None:
 @click.option("--mx", "mx_host", help="The host that should receive bounces.")
 @click.option("--ip", "ips", multiple=True, help="An address mail leaves from directly: its "
               "reverse DNS is checked (repeatable).")
+@click.option("--no-store", is_flag=True, help="Do not keep the result as the site's last check.")
 @_resolver_options
 def dns_check_command(domain, as_json, provider, return_path, site_name, selectors, mx_host, ips,
-                      nameservers, port) -> None:
+                      no_store, nameservers, port) -> None:
     """Check what receivers look up for mail from DOMAIN, and name the records to fix.
+
+    When DOMAIN is a sending domain of a site, and no option changes what is checked, the
+    result is kept as the site's last check of DOMAIN: the status page shows it, and bulk
+    mail held for a missing DMARC record goes out once the record is found.
 
     Exits with 1 when something is an error.
     """
@@ -87,14 +92,18 @@ def dns_check_command(domain, as_json, provider, return_path, site_name, selecto
                                  f"{', '.join(dns_check.PROVIDERS)}", param_hint="--provider")
     expects: list[dns_check.DkimExpect] = []
     sendings: list[dns_check.Sending] = []
+    engine = site_id = None
     if _has_database(settings):
         try:
-            with _sessions(settings)() as session:
+            engine = db.make_engine(settings)
+            with db.make_sessionmaker(engine)() as session:
                 if site_name is None:
                     site_name = session.scalar(select(Site.name).join(SiteDomain).where(
                         SiteDomain.domain == domain).order_by(Site.name).limit(1))
                 if site_name is not None:
                     site = sites.get(session, site_name)
+                    if domain in {d.domain for d in site.domains}:
+                        site_id = site.id
                     rows = session.scalars(select(DkimKey).where(DkimKey.site_id == site.id)).all()
                     expects = dns_check.expectations(rows, domain)
                     sendings = dns_check.sendings_for(settings, site.name, domain)
@@ -113,6 +122,17 @@ def dns_check_command(domain, as_json, provider, return_path, site_name, selecto
     expects += [dns_check.DkimExpect(s.strip().lower()) for s in selectors]
     result = dns_check.check_domain(domain, _resolver(nameservers, port), sendings=sendings,
                                     dkim=expects, mx_host=mx_host, ips=ips)
+    # Kept only when it checked what the worker's periodic check does.
+    if site_id is not None and not (no_store or provider or return_path or selectors or mx_host or ips):
+        try:
+            dns_store.store(engine, site_id, domain, result)
+        except SQLAlchemyError as exc:
+            click.echo(f"note: the result could not be kept ({type(exc).__name__}; has "
+                       "'wpbridge db upgrade' run?)", err=True)
+        else:
+            if not as_json:
+                click.echo(f"note: kept as the last check of {domain} for site {site_name} "
+                           "(status page, bulk mail hold)", err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

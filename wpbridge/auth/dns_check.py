@@ -88,7 +88,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # spf | dkim | dmarc | alignment | mx | rdns
+    check: str  # domain | spf | dkim | dmarc | alignment | mx | rdns
     level: str  # ok | warning | error
     message: str
     fix: Record | None = None
@@ -108,6 +108,9 @@ class CheckResult:
     # How long this result may be reused: the shortest TTL seen, sooner when something
     # needs fixing so that the fix shows up soon.
     ttl: float = 300.0
+    # Whether DNS knows the domain at all: False when it answered NXDOMAIN for the name
+    # itself (a typo, or a resolver that does not see the Internet's DNS); None: no answer.
+    exists: bool | None = True
 
     @property
     def level(self) -> str:
@@ -119,6 +122,7 @@ class CheckResult:
     def to_dict(self) -> dict:
         return {"domain": self.domain, "level": self.level, "dmarc_policy": self.dmarc_policy,
                 "unresolved": sorted(self.unresolved), "checked_at": self.checked_at,
+                "exists": self.exists,
                 "findings": [{**asdict(f), "fix": None if f.fix is None else
                               {**asdict(f.fix), "zone_line": f.fix.zone_line()}}
                              for f in self.findings]}
@@ -220,6 +224,17 @@ class Lookups:
             return [], name
         self.min_ttl = min(self.min_ttl, answer.rrset.ttl)
         return list(answer.rrset), answer.canonical_name.to_text(omit_final_dot=True)
+
+    def exists(self, name: str) -> bool | None:
+        """False when DNS says the name does not exist (NXDOMAIN: no record of any type at
+        it or below it); None when DNS did not answer."""
+        try:
+            self.resolver.resolve(name, "A", raise_on_no_answer=False, search=False)
+        except dns.resolver.NXDOMAIN:
+            return False
+        except dns.exception.DNSException:
+            return None
+        return True
 
     def txt(self, name: str) -> tuple[list[str], str]:
         rdatas, canonical = self.query(name, "TXT")
@@ -602,6 +617,12 @@ def check_domain(domain: str, resolver: dns.resolver.Resolver, *,
     lookups = Lookups(resolver)
     sendings = list(sendings) or [Sending(domain)]
     findings: list[Finding] = []
+    exists = lookups.exists(domain)
+    if exists is False:
+        findings.append(Finding("domain", ERROR, f"DNS says {domain} does not exist (NXDOMAIN): "
+                                "receivers refuse mail from a domain they cannot find. Check the "
+                                "spelling of the sending domain, that it is registered, and that "
+                                "the DNS server the bridge asks sees the Internet's DNS"))
 
     by_return_path: dict[str, list[str | None]] = {}
     for s in sendings:
@@ -695,7 +716,7 @@ def check_domain(domain: str, resolver: dns.resolver.Resolver, *,
     if any(f.level != OK for f in findings):
         ttl = min(ttl, 300.0)
     unresolved = frozenset(f.check for f in findings if not f.answered)
-    return CheckResult(domain, tuple(findings), policy, unresolved, ttl=max(60.0, ttl))
+    return CheckResult(domain, tuple(findings), policy, unresolved, ttl=max(60.0, ttl), exists=exists)
 
 
 class CheckCache:
@@ -720,11 +741,14 @@ def hold_reason(check_result: CheckResult, category: str, allow_without_dmarc: b
 
     Bulk mail from a domain without a valid DMARC record is held, since Gmail, Yahoo and
     Microsoft reject it anyway, unless the site allows it. A DMARC lookup that failed (DNS
-    trouble) is no verdict: mail is not held for it.
+    trouble) is no verdict: mail is not held for it; nor is a domain DNS says does not
+    exist at all, which points to the resolver (or a typo), not to a missing record.
     """
     if category != "bulk" or allow_without_dmarc:
         return None
     if "dmarc" in check_result.unresolved or check_result.dmarc_policy is not None:
+        return None
+    if check_result.exists is not True:
         return None
     fixes = [f.fix for f in check_result.of("dmarc") if f.fix is not None]
     add = f"add the DNS record {fixes[0].zone_line()}" if fixes else "publish a DMARC record"

@@ -19,6 +19,7 @@ from flask import (Blueprint, Response, abort, current_app, jsonify, make_respon
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from wpbridge.auth import dns_store
 from wpbridge.models import Site, utcnow
 from wpbridge.sites import normalise_domain, SiteError
 from wpbridge.shape.guard import pause_of
@@ -219,6 +220,7 @@ def site_page(name: str):
             origins=access.frame_origins(conn, site.id, site.name),
             providers=provider_rows(conn, settings, now),
             bulk_pause=pause_of(conn, site.id),
+            sending_domains=dns_store.panel(conn, settings, site.id, site.name),
         )
     times = [t for t, _ in hourly]
     ctx["charts"] = {
