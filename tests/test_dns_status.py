@@ -339,3 +339,26 @@ def test_panel_shows_each_record_and_the_one_to_add(bridge, engine, dns_server):
     assert 'data-check="dmarc" data-level="ok"' in good and "is held" not in good
     assert "other.example.org" not in page, "another site's domains"
     assert "<script" not in page
+
+
+def test_held_past_the_messages_age_expires_without_a_bounce(bridge, engine, sink, dns_server):
+    """A hold that would outlast the message's maximum age ends it as expired, with the hold's
+    reason, and counts nothing against the recipient (no bounce event, no suppression)."""
+    from wpbridge.events.store import Event
+    from wpbridge.models import Attempt, Message, Suppression
+
+    s, app, site, worker = bridge()
+    dns_store.recheck(engine, s, resolver_for(dns_server))
+    news = site.post("/api/v1/messages", newsletter(to=["a@example.org"])).json
+    with engine.begin() as conn:  # a newsletter whose 4 days are nearly over
+        conn.execute(update(Message.__table__).where(Message.id == news["id"])
+                     .values(expires_at=utcnow() + timedelta(minutes=5)))
+    drain(worker, lambda: {r.state for r in recipient_rows(engine, news["id"])} == {"expired"})
+    [row] = recipient_rows(engine, news["id"])
+    assert row.last_response.startswith("expired while held: held: bulk mail from nodmarc.example.net")
+    assert row.attempts == 0 and sink.received == []
+    with engine.connect() as conn:
+        assert conn.execute(select(Attempt.__table__.c.outcome)
+                            .where(Attempt.recipient_id == row.id)).scalars().all() == ["expired"]
+        assert conn.execute(select(Event.__table__)).all() == []
+        assert conn.execute(select(Suppression.__table__)).all() == []

@@ -179,6 +179,7 @@ def messages_for(engine: Engine, ids: Iterable[str]) -> dict[str, Queued]:
 
 
 SUPPRESSED = "suppressed"  # an outcome decided before relay: the address is suppressed
+HELD_TOO_LONG = "held_too_long"  # decided before relay: held (shaping, DMARC) past the message's age
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ class Outcome:
     next_provider: str | None = None  # where a temporary failure is tried next
 
 
-_STATE_OF = {DELIVERED: State.delivered, PERMANENT: State.failed, SUPPRESSED: State.suppressed}
+_STATE_OF = {DELIVERED: State.delivered, PERMANENT: State.failed, SUPPRESSED: State.suppressed,
+             HELD_TOO_LONG: State.expired}
+_NOT_TRIED = (SUPPRESSED, HELD_TOO_LONG)
 _COUNTER = {State.delivered: "delivered", State.failed: "bounced", State.suppressed: "suppressed",
             State.queued: "deferred", State.expired: "expired"}
 
@@ -200,14 +203,15 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
     """Store the outcomes: one attempt row each, the new state per recipient. Temporary
     failures are retried after ``policy.delay`` unless that would pass the message's
     expiry. A recipient that failed or expired becomes a bounce event, judged by the same
-    rules as bounce messages (and may land on the suppression list). Rows whose lease this
-    worker lost are left to their new owner."""
+    rules as bounce messages (and may land on the suppression list), except one held back
+    by the bridge itself until its message expired. Rows whose lease this worker lost are
+    left to their new owner."""
     if not outcomes:
         return
     changes, attempts, bounces = [], [], []
     tally = Tally()
     for o in outcomes:
-        tries = o.claimed.attempts + (o.reply.outcome != SUPPRESSED)
+        tries = o.claimed.attempts + (o.reply.outcome not in _NOT_TRIED)
         next_at = now
         state = _STATE_OF.get(o.reply.outcome)
         if state is None:  # temporary
@@ -217,8 +221,8 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
             if state is State.delivered else None
         tally.add(o.claimed.site_id, o.message.category, o.claimed.provider,
                   o.claimed.address.rpartition("@")[2], _COUNTER[state], latency)
-        if state in (State.failed, State.expired):
-            bounces.append(_bounce(o, state))
+        if state in (State.failed, State.expired) and o.reply.outcome != HELD_TOO_LONG:
+            bounces.append(_bounce(o, state))  # held mail says nothing about the recipient
         text_ = o.reply.text[:2000]
         changes.append({"rid": o.claimed.id, "worker": worker, "state": state.value,
                         "provider": o.next_provider or o.claimed.provider, "attempts": tries,

@@ -108,7 +108,7 @@ class Worker:
         with self.engine.connect() as conn:
             suppressed = suppressions.active(conn, {(c.site_id, c.address) for c in claimed}, now)
         outcomes: list[queue.Outcome] = []
-        postponed: list[tuple] = []  # (recipient id, until, reason): bulk mail held for DMARC
+        postponed: list[tuple] = []  # (claimed, until, reason): bulk mail held for DMARC
         # One SMTP transaction per message, provider and destination (limits and holds are
         # per destination); bulk mail that gets a one-click unsubscribe header of its own
         # goes one recipient at a time.
@@ -122,7 +122,7 @@ class Worker:
                 outcomes.append(queue.Outcome(c, m, Reply(queue.SUPPRESSED, None, f"suppressed: {reason}"), 0))
                 continue
             if c.message_id in no_dmarc:
-                postponed.append((c.id, *no_dmarc[c.message_id]))
+                postponed.append((c, *no_dmarc[c.message_id]))
                 continue
             unsubscribe = m.category == "bulk" and compliance.needs_unsubscribe(m.raw)
             alone = unsubscribe or route.verp
@@ -154,10 +154,16 @@ class Worker:
                 outcomes.append(queue.Outcome(
                     c, job.message, reply, s.duration_ms,
                     job.route.next_provider(job.provider) if reply.outcome == TEMPORARY else None))
+        waiting = []  # held back: due again later, or expired if later is past the message's age
+        for c, until, reason in [(c, h.until, h.reason) for h in held + stopped for c in h.rows] + postponed:
+            m = messages[c.message_id]
+            if until > m.expires_at:
+                outcomes.append(queue.Outcome(c, m, Reply(
+                    queue.HELD_TOO_LONG, None, f"expired while held: {reason}"), 0))
+            else:
+                waiting.append((c.id, until, reason))
         queue.record(self.engine, self.name, outcomes, self.policy, utcnow(), self.events_policy)
-        queue.postpone(self.engine, self.name,
-                       [(c.id, h.until, h.reason) for h in held + stopped for c in h.rows] + postponed,
-                       utcnow())
+        queue.postpone(self.engine, self.name, waiting, utcnow())
         return len(claimed)
 
     def run(self, idle_exit: bool = False) -> None:
