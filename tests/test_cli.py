@@ -58,3 +58,13 @@ def test_suppressions_import_export(run, tmp_path):
     assert sorted(l.split(",")[0] for l in lines[1:]) == ["a@example.org", "b@example.org"]
     run("suppressions", "remove", "--site", "shop.example.com", "a@example.org")
     assert [json.loads(l)["address"] for l in run("suppressions", "list", "--site", "shop.example.com", "--json").splitlines()] == ["b@example.org"]
+
+
+def test_generated_secrets_never_start_with_a_dash():
+    """A secret pasted after an option (swaks --auth-password, wp config set) must not be read
+    as an option itself; one in 64 URL-safe tokens would start with "-"."""
+    from wpbridge import sites
+
+    tokens = [sites._token(32) for _ in range(3000)]
+    assert not [t for t in tokens if t.startswith("-")]
+    assert len(set(tokens)) == 3000 and all(len(t) >= 43 for t in tokens)

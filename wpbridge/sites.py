@@ -53,6 +53,15 @@ def decrypt_secret(secret_key: str, blob: bytes, key_id: str) -> str:
     return _aead(secret_key).decrypt(blob[:12], blob[12:], key_id.encode()).decode()
 
 
+def _token(nbytes: int) -> str:
+    """A random URL-safe secret that does not start with "-": pasted after a command-line
+    option (wp config set, swaks --auth-password) it would be read as an option."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
+
+
 def normalise_domain(domain: str) -> str:
     d = domain.strip().lower().rstrip(".")
     try:
@@ -74,7 +83,7 @@ def create(session: Session, secret_key: str, name: str, domains: list[str] | No
     if session.scalar(select(Site.id).where(Site.name == name)) is not None:
         raise SiteError(f"site {name} exists already; use 'wpbridge site rotate-secret {name}' "
                         "for new credentials")
-    creds = Credentials(key_id="wpb_" + secrets.token_hex(8), secret=secrets.token_urlsafe(32))
+    creds = Credentials(key_id="wpb_" + secrets.token_hex(8), secret=_token(32))
     site = Site(name=name, key_id=creds.key_id,
                 secret_enc=encrypt_secret(secret_key, creds.secret, creds.key_id),
                 hourly_quota=hourly_quota, daily_quota=daily_quota, created_at=utcnow())
@@ -99,7 +108,7 @@ def all_sites(session: Session) -> list[Site]:
 
 def rotate_secret(session: Session, secret_key: str, name: str) -> Credentials:
     site = get(session, name)
-    creds = Credentials(key_id="wpb_" + secrets.token_hex(8), secret=secrets.token_urlsafe(32))
+    creds = Credentials(key_id="wpb_" + secrets.token_hex(8), secret=_token(32))
     site.key_id = creds.key_id
     site.secret_enc = encrypt_secret(secret_key, creds.secret, creds.key_id)
     return creds
@@ -157,7 +166,7 @@ def add_smtp_credential(session: Session, name: str, username: str | None = None
     if session.scalar(select(SmtpCredential.id).where(SmtpCredential.username == username)):
         raise SiteError(f"the SMTP user name {username} is taken; choose another with --username, "
                         "or leave it out for a generated one")
-    password = secrets.token_urlsafe(24)
+    password = _token(24)
     cred = SmtpCredential(site_id=site.id, username=username, password_hash=hash_password(password),
                           created_at=utcnow())
     session.add(cred)
