@@ -132,6 +132,7 @@ def fill_distinct(database_url: str, data_dir: Path, site_id: int, n: int, chunk
     from sqlalchemy import insert
 
     from wpbridge import db, settings as settings_mod
+    from wpbridge.auth.dkim import body_hash
     from wpbridge.ingest.message import from_json
     from wpbridge.models import Message, Recipient, utcnow
 
@@ -147,7 +148,8 @@ def fill_distinct(database_url: str, data_dir: Path, site_id: int, n: int, chunk
                 "id": mid, "site_id": site_id, "created_at": now, "expires_at": now + timedelta(days=4),
                 "mail_from": sub.mail_from, "from_header": sub.from_header, "subject": sub.subject,
                 "category": "transactional", "reasons": ["bench"], "context": {}, "size": len(sub.raw),
-                "recipient_count": 1, "raw": sub.raw} for mid, sub in subs])
+                "recipient_count": 1, "raw": sub.raw,
+                "body_hash": body_hash(sub.raw)} for mid, sub in subs])  # as ingest stores it
             conn.execute(insert(Recipient.__table__), [{
                 "message_id": mid, "site_id": site_id, "address": sub.recipients[0],
                 "domain": "example.org", "lane": 0, "provider": "default", "state": "queued",
@@ -195,7 +197,7 @@ def relay_rate(n: int, algorithms: tuple[str, ...], where: str, args) -> tuple[f
                     for a in algorithms:
                         dkim.generate(session, s.secret_key, "shop.example.com", DOMAIN, a, SELECTOR + a)
             elif signer and where == "run_once":
-                worker_mod.Delivery = lambda mid, sender, raw, rcpts: Delivery(
+                worker_mod.Delivery = lambda mid, sender, raw, rcpts, sign=None: Delivery(
                     mid, sender, signer.sign(raw), rcpts)
             elif signer:
                 class ThreadSigning(worker_mod.Worker):

@@ -308,3 +308,14 @@ def test_newsletter_copies_reuse_the_body_hash(keyed, engine, settings, monkeypa
     for raw in signed + [other]:
         assert verify_all(raw, server) == [True, True]
     assert len({signatures(raw)[0]["b"] for raw in signed}) == 3
+
+
+def test_body_hash_taken_at_ingest_is_the_one_signing_computes():
+    from wpbridge.ingest.message import from_json
+
+    for text in ("plain  body \r\n\r\n\r\n", "", "Grüße\n" * 300):
+        raw = from_json({"from": "shop@example.com", "to": ["a@example.org"], "subject": "s",
+                         "text": text}, 10**7).raw
+        assert dkim.body_hash(raw) == dkim.Prepared(raw).body_hash
+    with_list = compliance.add_list_headers(raw, "https://bridge.example.net/u/T", "l.example.com")
+    assert dkim.body_hash(with_list) == dkim.body_hash(raw)  # only headers are added on the way out

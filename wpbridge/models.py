@@ -106,6 +106,9 @@ class Message(Base):
     size: Mapped[int] = mapped_column(Integer)
     recipient_count: Mapped[int] = mapped_column(Integer)
     raw: Mapped[bytes] = mapped_column(LargeBinary)  # RFC 5322, CRLF line endings, no Bcc
+    # DKIM's hash of the relaxed body (RFC 6376 3.7), taken once at ingest: the body does not
+    # change on the way out, only headers are added. None for messages from before 0011.
+    body_hash: Mapped[str | None] = mapped_column(String(44), nullable=True)
 
     recipients: Mapped[list["Recipient"]] = relationship(
         back_populates="message", order_by="Recipient.id")

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from wpbridge.auth.dkim import body_hash
 from wpbridge.classify import Classification
 from wpbridge.ingest.message import Submission
 from wpbridge.models import Attempt, Lane, Message, Recipient, Site, State
@@ -66,6 +67,7 @@ def rows(site_id: int, sub: Submission, cls: Classification, route: Route, now: 
         "from_header": sub.from_header[:998], "subject": sub.subject[:998],
         "category": cls.category, "reasons": list(cls.reasons), "context": sub.context,
         "size": len(sub.raw), "recipient_count": len(sub.recipients), "raw": sub.raw,
+        "body_hash": body_hash(sub.raw),
     }
     recipients = [{
         "message_id": sub.id, "site_id": site_id, "address": address,
@@ -166,13 +168,14 @@ class Queued:
     category: str
     created_at: datetime
     expires_at: datetime
+    body_hash: str | None = None
 
 
 def messages_for(engine: Engine, ids: Iterable[str]) -> dict[str, Queued]:
     m, s = _MESSAGES.c, Site.__table__.c
     with engine.connect() as conn:
         rows = conn.execute(select(m.id, m.site_id, s.name, m.mail_from, m.raw, m.category,
-                                   m.created_at, m.expires_at)
+                                   m.created_at, m.expires_at, m.body_hash)
                             .join_from(_MESSAGES, Site.__table__, m.site_id == s.id)
                             .where(m.id.in_(set(ids))))
         return {r.id: Queued(*r) for r in rows}

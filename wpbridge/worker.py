@@ -76,6 +76,7 @@ class Worker:
                           f"{self.name}; add it under [providers.{provider_name}]")
             return {rid: reply for rid, _ in delivery.recipients}, 0
         try:
+            delivery = delivery.signed()  # the private-key work, here in a relay thread
             relay = self._relay(provider_name)
             per_connection = shaper_for(self).messages_per_connection(provider_name)
             if per_connection and getattr(relay, "sent_on_conn", 0) >= per_connection:
@@ -139,8 +140,9 @@ class Worker:
                                                   mailto_address(self.settings, rows[0].id, route.return_path))
             mail_from = (verp.address(self.settings.secret_key, alone, route.return_path)
                          if route.verp else route.envelope_sender(m.mail_from))
-            raw = self.signer.sign(m.site_id, raw, route.dkim)  # after the list headers: signed too
-            delivery = Delivery(m.id, mail_from, raw, tuple((c.id, c.address) for c in rows))
+            delivery = Delivery(m.id, mail_from, raw, tuple((c.id, c.address) for c in rows),
+                                # after the list headers: they are signed too
+                                self.signer.sign_later(m.site_id, raw, route.dkim, m.body_hash))
             jobs.append(Job(rows, m, route, delivery, provider_name, destination))
         ready, held = shaper.plan(jobs)
         sent, stopped = shaper.run(ready, self.pool, self._deliver, lambda p: self._relay(p).close(),

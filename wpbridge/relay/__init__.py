@@ -6,8 +6,9 @@ Each provider kind is a small class with ``send(delivery) -> {recipient id: Repl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
 
@@ -20,6 +21,12 @@ class Delivery:
     mail_from: str
     raw: bytes
     recipients: tuple[tuple[int, str], ...]  # (recipient row id, address)
+    # Signs ``raw`` when called (wpbridge.auth.dkim.Signer.sign_later): the relay thread does
+    # the private-key work, off the worker's main thread. None: ``raw`` is final.
+    sign: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
+
+    def signed(self) -> "Delivery":
+        return self if self.sign is None else dataclasses.replace(self, raw=self.sign(), sign=None)
 
 
 @dataclass(frozen=True)
