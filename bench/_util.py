@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -149,3 +150,30 @@ def count_delivered(database_url: str) -> int:
         n = conn.exec_driver_sql("select count(*) from recipients where state = 'delivered'").scalar()
     engine.dispose()
     return n
+
+
+@contextmanager
+def queued_bridge(n: int, args, data_dir: Path):
+    """A bridge's environment with ``n`` 5 kB messages queued (a new schema on
+    ``args.database_url``, or SQLite in ``data_dir``) and smtp-sink as its provider, with the
+    worker settings ``args.batch`` and ``args.connections``. Yields (env, database URL, sink
+    port); the sink stops at the end."""
+    port = free_port()
+    sink = smtp_sink(port)
+    try:
+        url = args.database_url or f"sqlite:///{data_dir / 'wpbridge.db'}"
+        if args.database_url:
+            import sqlalchemy as sa
+
+            eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+            with eng.begin() as c:
+                c.exec_driver_sql("drop schema public cascade; create schema public")
+            eng.dispose()
+        env = bridge_env(data_dir, database_url=url, provider=f"smtp://127.0.0.1:{port}",
+                         worker_batch=args.batch, worker_connections=args.connections)
+        add_site(env)
+        fill_queue(url, data_dir, 1, n)
+        yield env, url, port
+    finally:
+        sink.terminate()
+        sink.wait(10)

@@ -21,48 +21,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._util import (add_site, bridge_env, count_delivered, fill_queue, free_port,  # noqa: E402
-                         median, smtp_sink, wait_delivered)
+from bench._util import count_delivered, median, queued_bridge, wait_delivered  # noqa: E402
 
 WORKER = ("import sys; from wpbridge.status import metrics; metrics.RECORDING = sys.argv[1] == 'on'; "
           "from wpbridge.cli import main; main(['worker'])")
 
 
 def one_run(n: int, recording: bool, args) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        port = free_port()
-        sink = smtp_sink(port)
+    with tempfile.TemporaryDirectory() as tmp, queued_bridge(n, args, Path(tmp)) as (env, url, _):
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, "on" if recording else "off"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            url = args.database_url or f"sqlite:///{tmp / 'wpbridge.db'}"
-            if args.database_url:
-                import sqlalchemy as sa
-
-                eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-                with eng.begin() as c:
-                    c.exec_driver_sql("drop schema public cascade; create schema public")
-                eng.dispose()
-            env = bridge_env(tmp, database_url=url, provider=f"smtp://127.0.0.1:{port}",
-                             worker_batch=args.batch, worker_connections=args.connections)
-            add_site(env)
-            fill_queue(url, tmp, 1, n)
-            worker = subprocess.Popen([sys.executable, "-c", WORKER, "on" if recording else "off"],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                # The clock starts at the first delivery: the worker's start-up is not relaying.
-                while not (first := count_delivered(url)):
-                    time.sleep(0.01)
-                t0 = time.perf_counter()
-                wait_delivered(url, n, worker)
-                rate = (n - first) / (time.perf_counter() - t0)
-            finally:
-                worker.terminate()
-                worker.wait(30)
-            rows = _stat_rows(url)
-            assert (rows > 0) == recording, f"recording={recording} but {rows} counter rows"
+            # The clock starts at the first delivery: the worker's start-up is not relaying.
+            while not (first := count_delivered(url)):
+                time.sleep(0.01)
+            t0 = time.perf_counter()
+            wait_delivered(url, n, worker)
+            rate = (n - first) / (time.perf_counter() - t0)
         finally:
-            sink.terminate()
-            sink.wait(10)
+            worker.terminate()
+            worker.wait(30)
+        rows = _stat_rows(url)
+        assert (rows > 0) == recording, f"recording={recording} but {rows} counter rows"
     return rate
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._util import (add_site, bridge_env, fill_queue, free_port, median, message_5k,  # noqa: E402
-                         smtp_sink, start, wait_delivered)
+from bench._util import median, message_5k, queued_bridge, start, wait_delivered  # noqa: E402
 
 
 def baseline(port: int, n: int, threads: int) -> float:
@@ -41,35 +40,16 @@ def baseline(port: int, n: int, threads: int) -> float:
 
 
 def one_run(n: int, args) -> tuple[float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        port = free_port()
-        sink = smtp_sink(port)
+    with tempfile.TemporaryDirectory() as tmp, queued_bridge(n, args, Path(tmp)) as (env, url, port):
+        t0 = time.perf_counter()
+        worker = start(["worker"], env)
         try:
-            url = args.database_url or f"sqlite:///{tmp / 'wpbridge.db'}"
-            if args.database_url:
-                import sqlalchemy as sa
-                eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-                with eng.begin() as c:
-                    c.exec_driver_sql("drop table if exists attempts, recipients, messages, site_domains, sites, alembic_version cascade")
-                eng.dispose()
-            env = bridge_env(tmp, database_url=url, provider=f"smtp://127.0.0.1:{port}",
-                             worker_batch=args.batch, worker_connections=args.connections)
-            add_site(env)
-            fill_queue(url, tmp, 1, n)
-            t0 = time.perf_counter()
-            worker = start(["worker"], env)
-            try:
-                wait_delivered(url, n, worker)
-                elapsed = time.perf_counter() - t0
-            finally:
-                worker.terminate()
-                worker.wait(30)
-            base = baseline(port, min(n, 10000), args.connections)
+            wait_delivered(url, n, worker)
+            elapsed = time.perf_counter() - t0
         finally:
-            sink.terminate()
-            sink.wait(10)
-    return n / elapsed, base
+            worker.terminate()
+            worker.wait(30)
+        return n / elapsed, baseline(port, min(n, 10000), args.connections)
 
 
 def main() -> None:
