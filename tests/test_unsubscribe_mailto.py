@@ -112,12 +112,12 @@ def test_a_mailto_address_whose_message_is_gone_is_refused(bridge, sink, engine)
     assert site.get("/api/v1/suppressions").json["suppressions"] == []
 
 
-def test_no_mailto_target_where_nobody_would_act_on_it(settings):
+def test_mailto_target_only_where_someone_acts_on_it(settings):
     assert mailto_address(settings, 7, "bounces.example.com") is None  # no bounce domain
     listening = settings.replace(bounce_domains=("bounces.example.com",))
     assert mailto_address(listening, 7, None).endswith("@bounces.example.com")
     polled = listening.replace(bounce_mailbox="imaps://bounces:secret@mail.example.com/INBOX")
-    assert mailto_address(polled, 7, "bounces.example.com") is None  # the mailbox poller reads VERP only
+    assert mailto_address(polled, 7, "bounces.example.com").endswith("@bounces.example.com")  # the poller acts
 
 
 def test_list_headers_go_below_the_trace_fields():

@@ -4,7 +4,7 @@ bridge: bounces land in an ordinary mailbox, and the bridge fetches them by IMAP
 ``WPBRIDGE_BOUNCE_MAILBOX`` is a URL: ``imaps://user:pass@host/INBOX``, ``imap+starttls://``,
 ``pop3s://``, ``pop3+starttls://`` (and plain ``imap://`` / ``pop3://`` for loopback only).
 A message is deleted from the mailbox only after its events are committed; messages that
-name no VERP address of ours are left where they are.
+name no VERP or mailto: unsubscribe address of ours are left where they are.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 from wpbridge.events import verp
 from wpbridge.events.inbound import BounceHandler
+from wpbridge.events.unsubscribe import mailto_recipient
 from wpbridge.relay.smtp import tls_context
 
 log = logging.getLogger("wpbridge.bounces")
-_ADDRESS = re.compile(r"b\+[0-9a-z]+-[a-z2-7]+@[a-z0-9.-]+", re.I)
+_ADDRESS = re.compile(r"(?:b|unsubscribe)\+[0-9a-z]+-[a-z2-7]+@[a-z0-9.-]+", re.I)
 _HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 
 
@@ -30,13 +31,17 @@ class MailboxError(RuntimeError):
 
 
 def verp_addresses(raw: bytes, handler: BounceHandler) -> list[str]:
+    """Our addresses the message was sent to: VERP return paths (a bounce) and mailto:
+    unsubscribe targets (the header of a mail whose List-Unsubscribe mailto was used)."""
     head = BytesHeaderParser().parsebytes(raw)
+    key = handler.settings.secret_key
     found = []
     for name in _HEADERS:
         for value in head.get_all(name, []):
             for addr in _ADDRESS.findall(str(value)):
-                if verp.recipient_id(handler.settings.secret_key, addr, handler.domains) is not None \
-                        and addr.lower() not in found:
+                ours = (verp.recipient_id(key, addr, handler.domains) is not None
+                        or mailto_recipient(key, addr, handler.domains) is not None)
+                if ours and addr.lower() not in found:
                     found.append(addr.lower())
     return found
 

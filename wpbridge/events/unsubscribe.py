@@ -70,11 +70,11 @@ def mailto_address(settings, rid: int, return_path: str | None) -> str | None:
     """The mailto: unsubscribe address for recipient row ``rid``: at the route's return-path
     domain when the bounce listener serves it, else at the first bounce domain.
 
-    None (the header then carries the https URL only) when no bounce domain is configured,
-    or when bounces are fetched from a mailbox: mail to the address would reach nobody who
-    acts on it.
+    None (the header then carries the https URL only) when no bounce domain is configured:
+    mail to the address would reach nobody who acts on it. (The bounce listener acts on it,
+    or the mailbox poller when the bounce domain's mail lands in a mailbox.)
     """
-    if not settings.bounce_domains or settings.bounce_mailbox:
+    if not settings.bounce_domains:
         return None
     domain = (return_path or "").rpartition("@")[2].lower()
     if domain not in settings.bounce_domains:
