@@ -39,10 +39,20 @@ def test_prune_drops_old_finished_bodies_only(app, site, engine, settings):
     with engine.begin() as conn:
         conn.execute(Message.__table__.update().values(created_at=utcnow() - timedelta(days=40)))
         conn.exec_driver_sql(f"UPDATE recipients SET state = 'delivered' WHERE message_id = '{done}'")
+    from wpbridge.events.store import Event
+
+    with engine.begin() as conn:  # bounce reports that quote each message
+        site_id = conn.execute(select(Message.site_id)).scalar()
+        conn.execute(Event.__table__.insert(), [
+            {"site_id": site_id, "message_id": mid, "address": "alice@example.org", "group": "soft",
+             "reason": "mailbox_full", "source": "dsn", "raw": f"report quoting {mid}",
+             "created_at": utcnow() - timedelta(days=39)} for mid in (done, waiting)])
     assert privacy.prune_bodies(engine, 30, utcnow()) == 1
     with engine.connect() as conn:
         sizes = dict(conn.execute(select(Message.id, Message.size)).all())
+        reports = dict(conn.execute(select(Event.message_id, Event.raw)).all())
     assert sizes[done] == 0 and sizes[waiting] > 0
+    assert reports == {done: None, waiting: f"report quoting {waiting}"}  # the event itself stays
     assert site.get(f"/api/v1/messages/{done}").json["recipients"][0]["state"] == "delivered"
 
 

@@ -2,8 +2,9 @@
 recipient can be erased on request (GDPR art. 17; the plugin wires it to WordPress's
 personal-data eraser).
 
-Retention runs by itself in the workers (:func:`prune_due`): bodies after
-``body_retention_days`` (30), whole log entries after ``log_retention_days`` (0: kept).
+Retention runs by itself in the workers (:func:`prune_due`): bodies (and the raw bounce and
+complaint reports about them) after ``body_retention_days`` (30), whole log entries after
+``log_retention_days`` (0: kept).
 
 Erasure removes the recipient's delivery rows, their attempts and events, and messages that
 have no recipient left. The suppression list keeps the address: an unsubscribe or a hard
@@ -125,8 +126,12 @@ class Retention:
                 return 0, 0
             ids = [r.id for r in rows]
             if kind == "bodies":
-                n = conn.execute(update(_M).where(m.id.in_(ids), m.size > 0, ~still_open)
+                done = list(conn.execute(select(m.id).where(m.id.in_(ids), ~still_open)).scalars())
+                n = conn.execute(update(_M).where(m.id.in_(done), m.size > 0)
                                  .values(raw=b"", size=0)).rowcount
+                # The bounce and complaint reports about them quote the message too.
+                conn.execute(update(_E).where(_E.c.message_id.in_(done), _E.c.site_id == site_id,
+                                              _E.c.raw.is_not(None)).values(raw=None))
             else:
                 gone = list(conn.execute(select(m.id).where(m.id.in_(ids), ~still_open)).scalars())
                 n = 0

@@ -13,7 +13,9 @@ from wpbridge.models import Base, BigId
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_site_address", "site_id", "address", "group", "created_at"),)
+    __table_args__ = (Index("ix_events_site_address", "site_id", "address", "group", "created_at"),
+                      # retention finds a message's events by it (wpbridge/privacy.py)
+                      Index("ix_events_message", "message_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
