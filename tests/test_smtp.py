@@ -195,6 +195,25 @@ def test_smtplib_starttls_auth_queues_the_message(app, site, listener, client_tl
     assert b"Message-ID:" in stored and b"Date:" in stored
 
 
+def test_a_large_message_is_parsed_apart_and_stored_whole(app, site, listener, client_tls):
+    from wpbridge.ingest.smtp import IN_THREAD_ABOVE
+
+    body = b"".join(b"line %06d of a large attachment-like body\r\n" % i
+                    for i in range(IN_THREAD_ABOVE // 40 + 100))
+    assert len(body) > IN_THREAD_ABOVE
+    client = connect(listener.port)
+    client.starttls(context=client_tls)
+    client.login(site.key_id, site.secret)
+    ids = [queued_id(*send(client, rfc5322(subject=f"big {i}", body=body))) for i in range(2)]
+    small = queued_id(*send(client, rfc5322(subject="small")))
+    client.quit()
+    with app.extensions["wpbridge"].sessions() as s:
+        stored = dict(s.execute(sa.select(Message.id, Message.raw).where(Message.id.in_(ids + [small]))).all())
+    for mid in ids:
+        assert stored[mid].endswith(body) and stored[mid].startswith(b"Received: ")
+    assert len(stored[small]) < 2000
+
+
 def test_implicit_tls_with_auth_login(app, site, listener, client_tls):
     client = smtplib.SMTP_SSL("127.0.0.1", listener.tls_port, local_hostname="client.example",
                               context=client_tls, timeout=30)

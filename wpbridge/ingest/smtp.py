@@ -70,9 +70,11 @@ from wpbridge.sites import Directory, SiteAuth
 
 log = logging.getLogger(__name__)
 
-# AUTH checks (a database lookup, maybe a scrypt hash) that may run at the same time, off
-# the event loop. Messages are committed by the Committer thread, not here.
+# AUTH checks (a database lookup, maybe a scrypt hash) and the parsing of large messages
+# that may run at the same time, off the event loop. Messages are committed by the
+# Committer thread, not here.
 AUTH_THREADS = 8
+IN_THREAD_ABOVE = 256 * 1024  # messages larger than this are parsed off the event loop
 
 AUTH_REQUIRED = ("530 5.7.0 Authentication required: log in with AUTH (user name: the site's "
                  "key id, password: its secret) after STARTTLS")
@@ -377,14 +379,16 @@ class SubmissionHandler:
                     "bridge's operator to set smtp_normalise_line_endings)")
         self.committing += 1
         try:
-            # Parsing and classifying happen here on the loop (C-speed work on bytes, about
-            # 0.1 ms for 5 kB); the commit happens in the committer thread, one transaction
-            # for every message that arrived meanwhile.
-            sub = from_raw(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
-                           self.settings.max_message_bytes,
-                           {"source": "smtp", "smtp_helo": session.host_name})
-            sub.raw = received_header(self._trace(server, session), sub.id, sub.recipients) + sub.raw
-            prepared = prepare(self.settings, site, [Item(sub)])
+            # Parsing and classifying happen here on the loop (about 0.1 ms for 5 kB; a large
+            # message in a thread, not to hold up the other sessions); the commit happens in
+            # the committer thread, one transaction for every message that arrived meanwhile.
+            args = (site, envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                    {"source": "smtp", "smtp_helo": session.host_name}, self._trace(server, session))
+            if len(envelope.original_content) > IN_THREAD_ABOVE:
+                prepared = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self._prepare, *args)
+            else:
+                prepared = self._prepare(*args)
             [done] = await asyncio.wrap_future(self.committer.submit(site, prepared))
         except InvalidInput as exc:
             return _invalid_reply(exc)
@@ -398,6 +402,12 @@ class SubmissionHandler:
             self.committing -= 1
         log.debug("smtpd: queued %s for site %s (%d recipients)", done.id, site.name, done.recipients)
         return f"250 2.0.0 Queued as {done.id}"
+
+    def _prepare(self, site: SiteAuth, mail_from: str, rcpts: list[str], data: bytes,
+                 context: dict, trace: str) -> list:
+        sub = from_raw(mail_from, rcpts, data, self.settings.max_message_bytes, context)
+        sub.raw = received_header(trace, sub.id, sub.recipients) + sub.raw
+        return prepare(self.settings, site, [Item(sub)])
 
     def _trace(self, server, session) -> str:
         """The session's part of the Received header: from (HELO name, IP literal), by, with."""
