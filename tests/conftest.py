@@ -18,6 +18,9 @@ from wpbridge.app import create_app
 from wpbridge.ingest.signing import sign_headers
 
 PG_URL = os.environ.get("WPBRIDGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# Tests reach nothing beyond loopback: bridges the tests start (workers, serve) do not look
+# up their sending domains in the machine's DNS; the DNS tests use their own server.
+os.environ["WPBRIDGE_DNS_RECHECK_INTERVAL"] = "0"
 
 
 def _pg_available() -> str | None:
@@ -71,7 +74,7 @@ def settings(tmp_path, database_url):
     return settings_mod.Settings(
         data_dir=tmp_path, database_url=database_url, secret_key="test-secret-key",
         retry_base=0.05, retry_max_delay=0.2, retry_jitter=0.0, worker_poll=0.05,
-        smtp_timeout=10, sqlite_busy_timeout_ms=2000)
+        smtp_timeout=10, sqlite_busy_timeout_ms=2000, dns_recheck_interval=0)
 
 
 @pytest.fixture

@@ -240,7 +240,7 @@ def test_recheck_due_is_throttled_runs_apart_and_survives_dns_trouble(bridge, en
 
     monkeypatch.setattr(dns_store, "default_resolver", no_resolver)
     state.next_run = 0
-    dns_store.recheck_due(engine, s, background=False)  # does not raise
+    dns_store.recheck_due(engine, s, every=3600, background=False)  # does not raise
     row = stored(engine, "nodmarc.example.net")
     assert "no DNS resolver" in row.error and row.dmarc == "missing", "the last verdict stays"
     assert row.expires_at > utcnow() + timedelta(minutes=10), "tried again later"
@@ -362,3 +362,12 @@ def test_held_past_the_messages_age_expires_without_a_bounce(bridge, engine, sin
                             .where(Attempt.recipient_id == row.id)).scalars().all() == ["expired"]
         assert conn.execute(select(Event.__table__)).all() == []
         assert conn.execute(select(Suppression.__table__)).all() == []
+
+
+def test_workers_do_not_recheck_when_the_interval_is_0(bridge, engine, dns_server, monkeypatch):
+    s, app, site, worker = bridge()
+    monkeypatch.setattr(dns_store, "default_resolver", lambda: resolver_for(dns_server))
+    dns_store.recheck_due(engine, s.replace(dns_recheck_interval=0), background=False)
+    assert stored(engine, "nodmarc.example.net") is None and dns_server.zone.queries == []
+    dns_store.recheck_due(engine, s.replace(dns_recheck_interval=60), background=False)
+    assert stored(engine, "nodmarc.example.net").dmarc == "missing"

@@ -93,6 +93,9 @@ class Settings:
     # [sites."name"] allow_bulk_without_dmarc = true (or false, against the default).
     allow_bulk_without_dmarc: bool = False
     site_allow_bulk_without_dmarc: Mapping[str, bool] = field(default_factory=dict)
+    # Seconds between a worker's looks for sending domains whose DNS check is due; 0: workers
+    # never query DNS (checks then come only from 'wpbridge dns check').
+    dns_recheck_interval: float = 120.0
     # Provider webhook secrets per site name: [sites."<name>".webhooks] (events/webhooks).
     site_webhooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     # Shaping (wpbridge/shape): [shaping.destinations], [[shaping.reactions]], [warmup."domain"],
@@ -144,7 +147,7 @@ _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
         "soft_limit", "smtp_port", "smtp_tls_port", "smtp_processes", "smtp_max_recipients", "embed_token_ttl",
         "status_session_ttl", "smtp_auth_max_failures"}
-_FLOAT = {"body_retention_days", "log_retention_days", "retention_interval",
+_FLOAT = {"dns_recheck_interval", "body_retention_days", "log_retention_days", "retention_interval",
           "smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
           "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat",

@@ -38,7 +38,7 @@ from wpbridge.models import DkimKey, Recipient, Site, SiteDomain, utcnow
 
 log = logging.getLogger("wpbridge.auth.dns")
 
-RECHECK_EVERY = 120.0  # seconds between two looks for due checks, per worker process
+RECHECK_EVERY = 120.0  # seconds between two looks for due checks, per worker process (default)
 BEHIND_EVERY = 5.0  # seconds until the next look while more checks are due than a look takes
 BUDGET = 5  # domains checked per look at most
 TIME_BUDGET = 60.0  # seconds: no further check is started in a look after this
@@ -226,10 +226,13 @@ _DUE: "weakref.WeakKeyDictionary[object, _Due]" = weakref.WeakKeyDictionary()
 _DUE_LOCK = threading.Lock()
 
 
-def recheck_due(engine, settings, every: float = RECHECK_EVERY, background: bool = True) -> None:
-    """What a worker calls often: at most every ``every`` seconds, :func:`recheck` in a
-    thread of its own (one at a time). Never raises: DNS or database trouble here is logged
-    and must not stop delivery."""
+def recheck_due(engine, settings, every: float | None = None, background: bool = True) -> None:
+    """What a worker calls often: at most every ``every`` seconds (``dns_recheck_interval``;
+    0: never), :func:`recheck` in a thread of its own (one at a time). Never raises: DNS or
+    database trouble here is logged and must not stop delivery."""
+    every = float(getattr(settings, "dns_recheck_interval", RECHECK_EVERY)) if every is None else every
+    if every <= 0:
+        return
     try:
         with _DUE_LOCK:
             state = _DUE.setdefault(engine, _Due())
