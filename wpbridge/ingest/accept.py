@@ -121,10 +121,12 @@ class _Request:
 
 
 class GroupCommit:
-    """Requests that arrive together share one transaction. There is no committer thread:
-    the first waiting request leads, drains what is pending and commits it in its own thread
-    (no hand-off when alone); the others sleep until their result is set or until the leader,
-    done, wakes the oldest of them to lead the next round (no polling). A refused request
+    """Requests that arrive together share one transaction. Threaded callers (the HTTP
+    door) need no committer thread: the first waiting request leads, drains what is pending
+    and commits it in its own thread (no hand-off when alone); the others sleep until their
+    result is set or until the leader, done, wakes the oldest of them to lead the next round
+    (no polling). An event loop (the SMTP door) queues with :meth:`submit_nowait` and lets
+    one thread of its own lead (:meth:`commit_pending`). A refused request
     (quota, reused key) adds no rows and does not undo the others; should an insert still
     conflict, the round is redone with one savepoint per request. Results are handed out
     only after the COMMIT returned."""
