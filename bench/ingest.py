@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._util import add_site, bridge_env, free_port, median, message_5k, raw_5k, start, wait_http  # noqa: E402
+from bench._util import (add_site, bridge_env, cpu_seconds, free_port, median, message_5k,  # noqa: E402
+                         process_tree, raw_5k, start, wait_http)
 from wpbridge.ingest.signing import sign_headers  # noqa: E402
 
 LUA = """
@@ -30,20 +31,25 @@ wrk.body = {body}
 """
 
 
-def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", headers=None) -> dict:
+def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", headers=None,
+        server: list[int] | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA.format(method=method, body=json.dumps(body.decode()),
                             headers="\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())))
         fh.write('\nresponses = {}\nfunction response(status, h, b) responses[status] = (responses[status] or 0) + 1 end\n')
         script = fh.name
+    cpu = cpu_seconds(server) if server else 0.0
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
                          capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(server) - cpu if server else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     to_ms = lambda m: float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
-    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "p50_ms": to_ms(p50), "p99_ms": to_ms(p99)}
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "p50_ms": to_ms(p50),
+            "p99_ms": to_ms(p99), "cpu_ms": 1000 * cpu / max(1, requests_done)}
 
 
 def main() -> None:
@@ -64,22 +70,23 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(base + "/healthz")
+            server = process_tree(web.pid)  # gunicorn's master and its worker processes
             one = json.dumps(message_5k()).encode()
             raw = json.dumps(raw_5k()).encode()
             batch = json.dumps({"messages": [message_5k(i) for i in range(args.batch)]}).encode()
             results = {"healthz": [], "single": [], "raw": [], "batch": []}
             for _ in range(args.runs):
-                results["healthz"].append(wrk(base + "/healthz", args.seconds, args.connections))
+                results["healthz"].append(wrk(base + "/healthz", args.seconds, args.connections, server=server))
                 h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages", one)
                 results["single"].append(wrk(base + "/api/v1/messages", args.seconds, args.connections,
-                                             "POST", one, {**h, "Content-Type": "application/json"}))
+                                             "POST", one, {**h, "Content-Type": "application/json"}, server))
                 h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages", raw)
                 results["raw"].append(wrk(base + "/api/v1/messages", args.seconds, args.connections,
-                                          "POST", raw, {**h, "Content-Type": "application/json"}))
+                                          "POST", raw, {**h, "Content-Type": "application/json"}, server))
                 h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages/batch", batch)
                 results["batch"].append(wrk(base + "/api/v1/messages/batch", args.seconds,
                                             max(2, args.connections // 4), "POST", batch,
-                                            {**h, "Content-Type": "application/json"}))
+                                            {**h, "Content-Type": "application/json"}, server))
         finally:
             web.terminate()
             web.wait(30)
@@ -100,6 +107,10 @@ def main() -> None:
     print(f"  single POST, raw RFC 5322      {raw_rate:8.0f} msgs/s  (p50 {median(r['p50_ms'] for r in results['raw']):.1f} ms, "
           f"p99 {median(r['p99_ms'] for r in results['raw']):.1f} ms)  (the plugin's form)")
     print(f"  batched POST ({args.batch}/request)      {batch_msgs:8.0f} msgs/s")
+    cpu = {name: median(r["cpu_ms"] for r in results[name]) for name in results}
+    print(f"  server CPU per request (gunicorn processes): /healthz {cpu['healthz']:.2f} ms, "
+          f"single {cpu['single']:.2f} ms, raw {cpu['raw']:.2f} ms, batch of {args.batch} "
+          f"{cpu['batch']:.1f} ms ({cpu['batch'] / args.batch:.2f} ms per message)")
 
 
 if __name__ == "__main__":

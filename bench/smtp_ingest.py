@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench._util import free_port, median  # noqa: E402
+from bench._util import cpu_seconds, free_port, median, process_tree  # noqa: E402
 from tests.test_smtp import smtp_settings  # noqa: E402
 from wpbridge import db, settings as settings_mod, sites  # noqa: E402
 from wpbridge.ingest.smtp import Listener  # noqa: E402
@@ -59,16 +59,7 @@ def _cpu(pids: list[int]) -> float:
     if not pids:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [pid] + [int(p) for p in out.split()]
+    return cpu_seconds(pids)
 
 
 def drive(port: int, messages: int, sessions: int, length: int,
@@ -95,7 +86,7 @@ def wait_port(port: int, processes: int, proc: subprocess.Popen, timeout: float 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"wpbridge smtpd exited with {proc.returncode}")
-        if len(_children(proc.pid)) > processes:
+        if len(process_tree(proc.pid)) > processes:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                     if s.recv(100).startswith(b"220"):
@@ -158,7 +149,7 @@ def main() -> int:
             stack.callback(apart.wait, 30)
             stack.callback(apart.terminate)
             wait_port(ports[many], opts.processes, apart)
-            pids[many] = _children(apart.pid)
+            pids[many] = process_tree(apart.pid)
         else:
             del results[many]
 
