@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from wpbridge.models import Lane
+from wpbridge.errors import SettingsError
 
 CATEGORIES = tuple(lane.name for lane in Lane)
 
@@ -47,7 +48,6 @@ class Route:
 
 def parse_routes(table: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
     """Check a ``[routes.<category>]`` table; the values stay partial until :func:`route_for`."""
-    from wpbridge.settings import SettingsError
 
     out = {}
     for category, values in (table or {}).items():

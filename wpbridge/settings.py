@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from wpbridge.classify import Rule, RuleError, parse_rules
+from wpbridge.errors import SettingsError  # noqa: F401 - re-exported for the CLI modules
 from wpbridge.relay.providers import ProviderConfig, parse_provider
 from wpbridge.route import parse_routes
-
-
-class SettingsError(ValueError):
-    """A setting has a value the bridge cannot use; the message names it and the fix."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from wpbridge.errors import SettingsError
+
 # scheme -> (tls mode, default port)
 SCHEMES = {
     "smtp": ("none", 25),
@@ -72,7 +74,6 @@ def parse_provider(name: str, table: Mapping[str, Any]) -> ProviderConfig:
 
     :raise SettingsError: unknown scheme or preset; the message lists the valid ones.
     """
-    from wpbridge.settings import SettingsError
 
     url = (table.get("url") or table.get("preset") or "").strip()
     rates = table.get("rates") or ()
@@ -113,7 +114,6 @@ def parse_provider(name: str, table: Mapping[str, Any]) -> ProviderConfig:
 
 
 def _int_or_none(value) -> int | None:
-    from wpbridge.settings import SettingsError
 
     if value in (None, ""):
         return None

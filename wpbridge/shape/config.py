@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from wpbridge.shape.rates import Rate, RateError, SendingWindow, parse_duration, parse_rates, parse_window
 from wpbridge.shape.rules import Rule, build_rules
 from wpbridge.status.metrics import domain_group
+from wpbridge.errors import SettingsError
 
 # Shipped destination limits, per sending provider. Through an ESP they rarely bind; they
 # keep a small bridge from pushing a whole newsletter at one mailbox provider in seconds.
@@ -110,7 +111,6 @@ class ShapingConfig:
         :raise SettingsError: a rate, rule, window or schedule is malformed; the message
             names the setting.
         """
-        from wpbridge.settings import SettingsError
 
         try:
             return cls._build(settings)

@@ -1,0 +1,18 @@
+"""reserved for this session's schema changes (empty until an issue fills it)
+
+Revision ID: 0015
+Revises: 0014
+"""
+
+revision = '0015'
+down_revision = '0014'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
