@@ -262,6 +262,9 @@ class SiteStatusSettings(Base):
     webhook_url: Mapped[str | None] = mapped_column(Text)  # JSON POST per alert change
     slack_url: Mapped[str | None] = mapped_column(Text)  # Slack-compatible incoming webhook
     frame_origins: Mapped[list | None] = mapped_column(JSON)
+    # {metric: {"warn": x, "critical": y}}: the site's own levels over the bridge's defaults
+    thresholds: Mapped[dict | None] = mapped_column(JSON)
+    weekly_summary_to: Mapped[str | None] = mapped_column(Text)  # opt-in weekly report; None: off
 
 
 class EmbedToken(Base):

@@ -1,8 +1,12 @@
-"""reserved for this session's schema changes (empty until an issue fills it)
+"""per-site alert thresholds and the opt-in weekly summary, set from wp-admin (issue 13)
 
 Revision ID: 0017
 Revises: 0016
 """
+
+from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0017'
 down_revision = '0016'
@@ -11,8 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('site_status_settings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('thresholds', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('weekly_summary_to', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('site_status_settings', schema=None) as batch_op:
+        batch_op.drop_column('weekly_summary_to')
+        batch_op.drop_column('thresholds')

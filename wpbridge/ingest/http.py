@@ -32,8 +32,8 @@ MAX_BATCH = 500
 
 
 def _error(status: int, code: str, message: str, fix: str, field: str | None = None,
-           headers: dict | None = None) -> Response:
-    body = {"error": {"code": code, "message": message, "fix": fix}}
+           headers: dict | None = None, **extra) -> Response:
+    body = {"error": {"code": code, "message": message, "fix": fix, **extra}}
     if field:
         body["error"]["field"] = field
     resp = jsonify(body)
@@ -181,6 +181,98 @@ def get_message(message_id: str):
                 "updated_at": _iso(r.updated_at), "history": attempts.get(r.id, []),
             } for r in msg.recipients],
         })
+
+
+def _own_message(conn, message_id: str):
+    return conn.execute(select(Message.id, Message.raw, Message.created_at, Message.subject)
+                        .where(Message.id == message_id, Message.site_id == g.site.id)).first()
+
+
+def _no_message(message_id: str) -> Response:
+    return _error(404, "not_found", f"no message {message_id[:64]!r} for site {g.site.name}",
+                  "use an id from the message log or POST /api/v1/messages")
+
+
+@bp.get("/messages/<message_id>/content")
+def get_message_content(message_id: str):
+    """Headers and bodies of one message of this site, while retention keeps them
+    (``body_pruned`` true, and no headers or bodies, once ``body_retention_days`` passed).
+
+    :raise 404: no such message for this site.
+    """
+    from wpbridge.status.content import content_of
+
+    bridge = current_app.extensions["wpbridge"]
+    with bridge.engine.connect() as conn:
+        msg = _own_message(conn, message_id)
+    if msg is None:
+        return _no_message(message_id)
+    body = {"id": msg.id, "created_at": _iso(msg.created_at), "subject": msg.subject,
+            "body_pruned": not msg.raw, "size": len(msg.raw or b"")}
+    if msg.raw:
+        body.update(content_of(bytes(msg.raw)))
+    else:
+        body.update(headers=[], text=None, html=None, attachments=[],
+                    note=f"The body was removed after {bridge.settings.body_retention_days:g} days "
+                         "(body_retention_days); the delivery record is kept.")
+    return jsonify(body)
+
+
+@bp.post("/messages/<message_id>/resend")
+def resend_message(message_id: str):
+    """Send a message of this site again (delivered ones too) as a new message; the body may
+    name ``recipients`` (a subset). 202 after the copy is committed.
+
+    :raise 404: no such message for this site.
+    :raise 409: its body was pruned, or a recipient is suppressed (``field`` names it).
+    :raise 422: a named address is not one of its recipients.
+    """
+    from wpbridge.status.actions import ResendRefused, resend_message as resend
+
+    payload = _json_body() if request.get_data(cache=True).strip() else {}
+    only = payload.get("recipients") if isinstance(payload, dict) else None
+    if only is not None and (not isinstance(only, list) or not all(isinstance(a, str) for a in only)):
+        raise InvalidInput(400, "malformed", "recipients", "must be a list of addresses",
+                           'send {"recipients": ["alice@example.org"]} or no body for all')
+    bridge = current_app.extensions["wpbridge"]
+    try:
+        done = resend(bridge.engine, bridge.settings, g.site, message_id, only or None)
+    except ResendRefused as exc:
+        status = {"not_found": 404, "not_a_recipient": 422}.get(exc.code, 409)
+        extra = {"address": exc.address} if exc.address else {}
+        return _error(status, exc.code, str(exc), exc.fix, "recipients" if exc.address else None,
+                      **extra)
+    resp = jsonify({"id": done.id, "resent_from": message_id, "status": "queued",
+                    "recipients": done.recipients, "category": done.category})
+    resp.status_code = 202
+    return resp
+
+
+@bp.get("/alert-settings")
+def get_alert_settings():
+    """Who hears of this site's alerts, its opt-in weekly summary, its levels."""
+    from wpbridge.status import access
+
+    bridge = current_app.extensions["wpbridge"]
+    with bridge.engine.connect() as conn:
+        return jsonify(access.alert_settings(conn, bridge.settings, g.site.id))
+
+
+@bp.put("/alert-settings")
+def put_alert_settings():
+    """Change this site's alert contact, weekly summary and levels (fields left out stay;
+    ``thresholds`` replaces the site's levels: metrics left out use the bridge's defaults).
+
+    :raise 400/422: a field is malformed (named in the error); nothing is changed.
+    """
+    from wpbridge.status import access
+
+    bridge = current_app.extensions["wpbridge"]
+    payload = _json_body()
+    with bridge.sessions() as session, session.begin():
+        access.update_alert_settings(session, bridge.settings, g.site.id, payload)
+    with bridge.engine.connect() as conn:
+        return jsonify(access.alert_settings(conn, bridge.settings, g.site.id))
 
 
 @bp.get("/suppressions")

@@ -184,3 +184,118 @@ def update_site_settings(session, site: Site, contact: str | None = None, webhoo
     drop = {normalise_origin(o) for o in remove_origins}
     row.frame_origins = [o for o in origins if o not in drop]
     return row
+
+
+# -- alert settings, as wp-admin reads and writes them ---------------------------------------
+
+def alert_settings(conn, settings, site_id: int) -> dict:
+    """The body of ``GET /api/v1/alert-settings``: who hears of the site's alerts, its opt-in
+    weekly summary and its levels per metric (with the bridge's defaults beside them)."""
+    from wpbridge.status import alerts
+
+    conf = site_settings(conn, site_id)
+    defaults = {t.metric: t for t in alerts.thresholds(settings)}
+    return {
+        "contact_email": conf.contact_email if conf else None,
+        "weekly_summary": {"enabled": bool(conf and conf.weekly_summary_to),
+                           "to": conf.weekly_summary_to if conf else None},
+        "thresholds": [{"metric": t.metric, "label": t.label, "unit": t.unit, "warn": t.warn,
+                        "critical": t.critical, "min_volume": t.min_volume,
+                        "default_warn": defaults[t.metric].warn,
+                        "default_critical": defaults[t.metric].critical}
+                       for t in alerts.site_thresholds(conn, settings, site_id) if not t.bridge_wide],
+    }
+
+
+def _addresses(value, field: str) -> str | None:
+    from wpbridge.ingest.message import InvalidInput, check_address
+
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(400, "malformed", field, "must be a string of addresses",
+                           'send "you@example.com" or "a@example.com, b@example.com"')
+    found = [check_address(a.strip(), f"{field}[{i}]")
+             for i, a in enumerate(value.split(",")) if a.strip()]
+    return ", ".join(found) or None
+
+
+def _levels(value, known: dict) -> dict | None:
+    from wpbridge.ingest.message import InvalidInput
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(400, "malformed", "thresholds", "must be an object of metrics",
+                           'send {"bounce_rate": {"warn": 0.05, "critical": 0.1}}')
+    out = {}
+    for metric, levels in value.items():
+        field = f"thresholds.{metric}"
+        t = known.get(metric)
+        if t is None:
+            raise InvalidInput(422, "unknown_metric", field, f"{metric!r} is not a metric a site "
+                               "can set", f"use one of {', '.join(sorted(known))}")
+        if levels is None:
+            continue  # back to the bridge's default
+        if not isinstance(levels, dict):
+            raise InvalidInput(400, "malformed", field, "must be an object",
+                               'send {"warn": 0.05, "critical": 0.1}')
+        got = {}
+        for k in ("warn", "critical"):
+            v = levels.get(k, getattr(t, k))
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidInput(400, "malformed", f"{field}.{k}", "must be a number",
+                                   "send a share such as 0.05 for 5%" if t.unit == "%" else
+                                   "send a number of seconds")
+            if not (0 < v <= (1 if t.unit == "%" else 86400 * 7)):
+                raise InvalidInput(422, "out_of_range", f"{field}.{k}", f"{v} is out of range",
+                                   "give a share between 0 and 1 (0.05 is 5%)" if t.unit == "%"
+                                   else "give seconds between 1 and 604800")
+            got[k] = float(v)
+        if got["warn"] >= got["critical"]:
+            raise InvalidInput(422, "out_of_range", f"{field}.warn", f"warning level {got['warn']:g} "
+                               f"is not below the critical level {got['critical']:g}",
+                               "set warn lower than critical")
+        out[metric] = got
+    return out
+
+
+def update_alert_settings(session, settings, site_id: int, payload) -> None:
+    """Apply a ``PUT /api/v1/alert-settings`` body; fields left out stay as they are.
+
+    :raise wpbridge.ingest.message.InvalidInput: a field is malformed (named in the error);
+        nothing is changed.
+    """
+    from wpbridge.ingest.message import InvalidInput
+    from wpbridge.status import alerts
+
+    if not isinstance(payload, dict):
+        raise InvalidInput(400, "malformed", "body", "the body must be a JSON object",
+                           'send {"contact_email": "you@example.com"}')
+    unknown = set(payload) - {"contact_email", "weekly_summary", "thresholds"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(422, "unknown_field", name, f"{name!r} is not an alert setting",
+                           "send contact_email, weekly_summary or thresholds")
+    changes = {}
+    if "contact_email" in payload:
+        changes["contact_email"] = _addresses(payload["contact_email"], "contact_email")
+    if "weekly_summary" in payload:
+        ws = payload["weekly_summary"]
+        if not isinstance(ws, dict) or not isinstance(ws.get("enabled"), bool):
+            raise InvalidInput(400, "malformed", "weekly_summary.enabled", "must be true or false",
+                               'send {"enabled": true, "to": "admin@example.com"}')
+        to = _addresses(ws.get("to"), "weekly_summary.to")
+        if ws["enabled"] and not to:
+            raise InvalidInput(422, "missing", "weekly_summary.to", "the weekly summary needs an "
+                               "address", "send the admin email as weekly_summary.to")
+        changes["weekly_summary_to"] = to if ws["enabled"] else None
+    if "thresholds" in payload:
+        known = {t.metric: t for t in alerts.thresholds(settings) if not t.bridge_wide}
+        changes["thresholds"] = _levels(payload["thresholds"], known)
+    row = session.get(SiteStatusSettings, site_id)
+    if row is None:
+        row = SiteStatusSettings(site_id=site_id, frame_origins=[])
+        session.add(row)
+    for k, v in changes.items():
+        setattr(row, k, v)

@@ -76,16 +76,33 @@ DEFAULTS: tuple[Threshold, ...] = (
 )
 
 
-def thresholds(settings) -> tuple[Threshold, ...]:
-    """The defaults with ``alert_thresholds`` overrides: ``{metric: {warn: .., critical: ..,
-    warn_clear: .., critical_clear: .., min_volume: ..}}``."""
+TUNABLE = ("warn", "critical", "warn_clear", "critical_clear", "min_volume")
+
+
+def thresholds(settings, site_levels: dict | None = None) -> tuple[Threshold, ...]:
+    """The defaults with ``alert_thresholds`` overrides (``{metric: {warn: .., critical: ..,
+    warn_clear: .., critical_clear: .., min_volume: ..}}``), then a site's own ``warn`` and
+    ``critical`` (``site_levels``, set from wp-admin), whose clear levels keep the default's
+    distance in proportion."""
     overrides = getattr(settings, "alert_thresholds", None) or {}
     out = []
     for t in DEFAULTS:
-        changes = {k: v for k, v in (overrides.get(t.metric) or {}).items()
-                   if k in ("warn", "critical", "warn_clear", "critical_clear", "min_volume")}
-        out.append(dataclasses.replace(t, **changes))
+        changes = {k: v for k, v in (overrides.get(t.metric) or {}).items() if k in TUNABLE}
+        t = dataclasses.replace(t, **changes)
+        own = (site_levels or {}).get(t.metric) or {}
+        if own and not t.bridge_wide:
+            warn, critical = float(own.get("warn", t.warn)), float(own.get("critical", t.critical))
+            t = dataclasses.replace(t, warn=warn, critical=critical,
+                                    warn_clear=warn * t.warn_clear / t.warn,
+                                    critical_clear=critical * t.critical_clear / t.critical)
+        out.append(t)
     return tuple(out)
+
+
+def site_thresholds(conn, settings, site_id: int) -> tuple[Threshold, ...]:
+    """:func:`thresholds` with the levels the site set for itself."""
+    conf = access.site_settings(conn, site_id) if site_id != BRIDGE else None
+    return thresholds(settings, conf.thresholds if conf is not None else None)
 
 
 @dataclass(frozen=True)
@@ -161,9 +178,27 @@ def bridge_figures(conn, now: datetime) -> dict[str, Figure]:
 
 @dataclass
 class Health:
+    """``unjudged``: (threshold, volume) of each rate that had too little mail behind it to
+    be judged, so that "ok" is not read as "all good" when nothing could be measured."""
+
     level: str
     reasons: list[str] = field(default_factory=list)
     metrics: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    unjudged: list[tuple[Threshold, int]] = field(default_factory=list)
+
+    @property
+    def headline(self) -> str:
+        """What the banner leads with."""
+        if self.level != OK:
+            return {WARNING: "Warning", CRITICAL: "Critical"}[self.level]
+        first = next(((t, v) for t, v in self.unjudged if t.metric == "bounce_rate"), None)
+        if first:
+            return f"Too few messages to judge ({first[1]} of {first[0].min_volume})"
+        return "All good"
+
+    def notes(self) -> list[str]:
+        return [f"{t.label}: too few messages to judge ({v} of {t.min_volume} needed)"
+                for t, v in self.unjudged]
 
 
 def stored_levels(conn, site_ids: list[int]) -> dict:
@@ -180,9 +215,11 @@ def health(conn, settings, site_id: int, now: datetime,
     figs = {**site_figures(conn, site_id, now, windows, gauges), **bridge_figures(conn, now)}
     stored = {k: s.level for k, s in stored_levels(conn, [site_id, BRIDGE]).items()}
     h = Health(OK)
-    for t in thresholds(settings):
+    for t in site_thresholds(conn, settings, site_id):
         owner = BRIDGE if t.bridge_wide else site_id
         prev = stored.get((owner, t.metric), OK)
+        if t.min_volume and figs[t.metric].volume < t.min_volume:
+            h.unjudged.append((t, figs[t.metric].volume))
         level = level_for(t, figs[t.metric], prev)
         h.metrics[t.metric] = (level, figs[t.metric].value)
         if level != OK:
@@ -240,18 +277,19 @@ def evaluate(engine, settings, now: datetime, site_ids: list[int] | None = None)
             q = q.where(Site.id.in_(site_ids))
         sites = conn.execute(q).all()
         figs = {BRIDGE: bridge_figures(conn, now)}
+        levels = {BRIDGE: {t.metric: t for t in ts}}
         for site_id, _ in sites:
             figs[site_id] = site_figures(conn, site_id, now)
+            levels[site_id] = {t.metric: t for t in site_thresholds(conn, settings, site_id)}
     names = {sid: name for sid, name in sites}
     keys = [(BRIDGE if t.bridge_wide else sid, t.metric) for t in ts
             for sid in ([BRIDGE] if t.bridge_wide else list(names))]
     _ensure_rows(engine, keys, now)
     with engine.connect() as conn:
         stored = stored_levels(conn, list(names) + [BRIDGE])
-    by_metric = {t.metric: t for t in ts}
     won: list[Change] = []
     for owner, metric in keys:
-        t, state = by_metric[metric], stored[(owner, metric)]
+        t, state = levels[owner][metric], stored[(owner, metric)]
         fig = figs[owner][metric]
         level = level_for(t, fig, state.level)
         notice = notice_for(state.level, level, state.notified_at, now, renotify, t.bridge_wide)

@@ -155,7 +155,7 @@ def build(conn, settings, site_id: int, site_name: str, period: str, now: dateti
     found = figures.counts_between(conn, site_id, start, end, by=("domain_group",))
     groups = [(g, found.get((g,), figures.Counts())) for g in GROUPS]
     reasons = figures.failure_reasons(conn, site_id, start, limit=5, until=end)
-    ts = {t.metric: t for t in alerts.thresholds(settings)}
+    ts = {t.metric: t for t in alerts.site_thresholds(conn, settings, site_id)}
     return Report(site_name, period, start, end, cur, prev, reasons, groups,
                   advice_for(cur, groups, ts))
 
@@ -173,16 +173,22 @@ def rollup(conn, settings, period: str, now: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def send(engine, settings, site_id: int, report: Report) -> tuple[str, list[str]]:
-    """Queue the report to the site's contact; (message id, recipients).
+def _addresses(value: str | None) -> list[str]:
+    return [a.strip() for a in (value or "").split(",") if a.strip()]
+
+
+def send(engine, settings, site_id: int, report: Report,
+         to: list[str] | None = None) -> tuple[str, list[str]]:
+    """Queue the report to ``to`` (default: the site's contact); (message id, recipients).
 
     :raise MailError: no contact is set, or the queue refused it.
     """
     from wpbridge.status.mail import MailError, send_as_site
 
-    with engine.connect() as conn:
-        conf = access.site_settings(conn, site_id)
-    to = [a.strip() for a in ((conf.contact_email if conf else "") or "").split(",") if a.strip()]
+    if to is None:
+        with engine.connect() as conn:
+            conf = access.site_settings(conn, site_id)
+        to = _addresses(conf.contact_email if conf else "")
     if not to:
         raise MailError(f"site {report.site} has no contact address; set one with "
                         f"'wpbridge admin site {report.site} --contact you@example.com'")
@@ -190,36 +196,45 @@ def send(engine, settings, site_id: int, report: Report) -> tuple[str, list[str]
                         kind="report"), to
 
 
+def recipients_of(conf, period: str, report_period: str) -> list[str]:
+    """Who gets a site's ``period`` report (pure): its contact when the bridge sends
+    ``report_period`` reports, and the address the site opted in with for the weekly one."""
+    to = _addresses(conf.contact_email) if conf is not None and period == report_period else []
+    if conf is not None and period == "week":
+        to += [a for a in _addresses(conf.weekly_summary_to) if a not in to]
+    return to
+
+
 def send_due(engine, settings, now: datetime) -> int:
-    """Send each site's ``report_period`` report (unset: none) once per period, whichever
-    worker gets there first (the unique key of report_runs decides). Returns how many."""
-    period = getattr(settings, "report_period", "") or ""
-    if period not in PERIODS:
-        return 0
+    """Send each site's due reports once per period, whichever worker gets there first (the
+    unique key of report_runs decides): the bridge's ``report_period`` (unset: none) to the
+    site's contact, and the weekly summary a site opted into from wp-admin. Returns how many."""
     from wpbridge.status.mail import MailError
 
-    _, start, _ = bounds(period, now)
+    report_period = getattr(settings, "report_period", "") or ""
     sent = 0
-    with engine.connect() as conn:
-        done = set(conn.execute(select(ReportRun.site_id).where(
-            ReportRun.period == period, ReportRun.period_start == start)).scalars())
-        sites = [row for row in conn.execute(select(Site.id, Site.name)).all() if row[0] not in done]
-    for site_id, name in sites:
+    for period in PERIODS:
+        _, start, _ = bounds(period, now)
         with engine.connect() as conn:
-            conf = access.site_settings(conn, site_id)
-        if not (conf and conf.contact_email):
-            continue
-        try:
-            with engine.begin() as conn:
-                conn.execute(insert(ReportRun.__table__).values(
-                    site_id=site_id, period=period, period_start=start, sent_at=now))
-        except IntegrityError:
-            continue
-        with engine.connect() as conn:
-            report = build(conn, settings, site_id, name, period, now)
-        try:
-            send(engine, settings, site_id, report)
-            sent += 1
-        except MailError:
-            continue
+            done = set(conn.execute(select(ReportRun.site_id).where(
+                ReportRun.period == period, ReportRun.period_start == start)).scalars())
+            sites = [row for row in conn.execute(select(Site.id, Site.name)).all() if row[0] not in done]
+        for site_id, name in sites:
+            with engine.connect() as conn:
+                to = recipients_of(access.site_settings(conn, site_id), period, report_period)
+            if not to:
+                continue
+            try:
+                with engine.begin() as conn:
+                    conn.execute(insert(ReportRun.__table__).values(
+                        site_id=site_id, period=period, period_start=start, sent_at=now))
+            except IntegrityError:
+                continue
+            with engine.connect() as conn:
+                report = build(conn, settings, site_id, name, period, now)
+            try:
+                send(engine, settings, site_id, report, to)
+                sent += 1
+            except MailError:
+                continue
     return sent
