@@ -139,11 +139,20 @@ def test_status_page_in_a_wp_admin_frame(served, browser, engine, tmp_path):
     if os.environ.get("WPBRIDGE_SCREENSHOTS"):
         shutil.copy(shot, Path(os.environ["WPBRIDGE_SCREENSHOTS"]) / f"status-page-{engine.dialect.name}.png")
 
-    # Resend from inside the frame, as an admin would: a real form POST with its CSRF token.
-    # (A hard bounce suppressed the address; the page says so rather than sending again.)
-    frame.locator("form.inline button").first.click()
-    frame.wait_for_url(re.compile(r"resent=suppressed$"))
-    assert "on this site's suppression list" in frame.locator("body").inner_text()
+    # What needs attention comes first; a hard bounce suppressed the address, so the row
+    # offers to remove it from the list (no resend that would only be suppressed again).
+    # Real form POSTs from inside the frame, with the page's CSRF token.
+    first = frame.locator("#attention tbody tr").first
+    assert first.get_attribute("data-kind") == "failed"
+    address = first.locator('td[data-label="Recipient"]').inner_text()
+    assert first.locator("button", has_text="Resend").count() == 0
+    first.locator("button", has_text="Remove from suppressions").click()
+    frame.wait_for_url(re.compile(r"done=unsuppressed$"))
+    assert "off the suppression list" in frame.locator("body").inner_text()
+    row = frame.locator("#attention tbody tr", has_text=address).first
+    row.locator("button", has_text="Resend").click()
+    frame.wait_for_url(re.compile(r"resent=queued$"))
+    assert "queued again" in frame.locator("body").inner_text()
 
 
 def test_used_expired_and_foreign_urls_show_nothing(served, browser, engine):

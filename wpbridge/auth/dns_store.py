@@ -131,6 +131,13 @@ def sync(engine) -> None:
         pass
 
 
+def make_due(conn, site_id: int, now: datetime) -> int:
+    """Make the site's sending domains due for a check now (the status page's "re-check
+    DNS"). Returns how many."""
+    return conn.execute(update(_T).where(_T.c.site_id == site_id, _T.c.expires_at > now)
+                        .values(expires_at=now)).rowcount
+
+
 def take_due(engine, now: datetime, budget: int | None = None) -> list[tuple[int, str]]:
     """Up to ``budget`` due (site_id, domain) pairs, each taken for :data:`LEASE` seconds by
     a guarded UPDATE: of several workers, one gets each."""

@@ -503,3 +503,64 @@ def heartbeat_age(conn: Connection, now: datetime) -> float | None:
 
 def database_ok(conn: Connection) -> bool:
     return conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def today(conn: Connection, site_id: int, now: datetime) -> Counts:
+    """Counter sums since midnight UTC (the dashboard widget's "today")."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return counts_between(conn, site_id, midnight, now + timedelta(hours=1)).get((), Counts())
+
+
+# Answers that point at the sending domain's DNS (SPF, DKIM, DMARC, reverse DNS): the fix is
+# a DNS record, so the page offers a re-check of the sending domains beside them.
+_DNS_ANSWER = re.compile(r"\b(spf|dkim|dmarc|authenticat\w*|unauthenticated|ptr|reverse dns|"
+                         r"5\.7\.(?:1|2[3-9]|7))\b", re.I)
+
+
+@dataclass
+class Attention:
+    """One recipient that needs a person: ``kind`` failed (bounced or expired) or held
+    (suppressed, or waiting after deferrals), with what to do about it."""
+
+    row: LogRow
+    kind: str
+    suppressed: str | None  # the suppression reason, when the address is on the list
+    dns: bool  # the provider's answer is about the sending domain's DNS
+
+    @property
+    def can_resend(self) -> bool:
+        return self.row.can_resend and not self.suppressed
+
+
+def attention(conn: Connection, site_id: int, now: datetime, filters: Filters = Filters(),
+              limit: int = 10) -> list[Attention]:
+    """Failed recipients, then held ones (suppressed in the last 7 days, or queued after at
+    least one deferral), newest first within each; each with the actions that apply."""
+    from wpbridge import suppressions
+
+    r, m = Recipient.__table__.c, Message.__table__.c
+    held: list[LogRow] = []
+    for state, extra in (("suppressed", [r.updated_at >= now - timedelta(days=7)]),
+                         ("queued", [r.attempts > 0])):
+        cond = [r.site_id == site_id, r.state == state, *extra]
+        if filters.category:
+            cond.append(m.category == filters.category)
+        if filters.group:
+            cond.append(group_condition(filters.group))
+        rows = conn.execute(
+            select(r.id, m.id, m.created_at, m.subject, m.category, r.address, r.state,
+                   r.attempts, r.provider, r.last_code, r.last_response, r.updated_at)
+            .join_from(Recipient.__table__, Message.__table__, m.id == r.message_id)
+            .where(*cond).order_by(r.updated_at.desc()).limit(limit))
+        held += [LogRow(*row[:6], getattr(row[6], "value", row[6]), *row[7:]) for row in rows]
+    held.sort(key=lambda row: row.updated_at, reverse=True)
+    rows = [("failed", row) for row in recent_failures(conn, site_id, limit, filters)] + \
+           [("held", row) for row in held]
+    rows = rows[:limit]
+    listed = suppressions.active(conn, [(site_id, row.address) for _, row in rows], now)
+    out = []
+    for kind, row in rows:
+        entry = listed.get((site_id, row.address.lower()))
+        reason = suppressions.blocks(entry, row.category) if entry else None
+        out.append(Attention(row, kind, reason, bool(_DNS_ANSWER.search(row.last_response or ""))))
+    return out

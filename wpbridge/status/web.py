@@ -2,7 +2,9 @@
 
 ``/status/embed/<token>``  one-time URL from ``POST /api/v1/embed-token``: sets a session
                            cookie for that one site (Path=/status/s/<site>/) and redirects
-``/status/s/<site>/``      the site's page; ``messages`` the log with search; ``resend`` (POST)
+``/status/s/<site>/``      the site's page; ``messages`` the log with search; ``widget`` the
+                           compact view of the wp-admin dashboard; ``resend``, ``unsuppress``
+                           and ``recheck-dns`` (POST, with the page's CSRF token)
 ``/status/``               every site with its health (agency token); ``login`` / ``logout``
 
 Every site page answers with ``Content-Security-Policy: frame-ancestors`` listing the
@@ -165,7 +167,8 @@ def embed_token_response(bridge, site) -> tuple[dict, int]:
 
 @bp.get("/embed/<token>")
 def embed(token: str):
-    """Exchange a one-time URL for a session cookie of its site.
+    """Exchange a one-time URL for a session cookie of its site; ``?view=widget`` lands on
+    the dashboard widget instead of the page.
 
     :raise 403: the token is unknown, used or expired.
     """
@@ -176,7 +179,8 @@ def embed(token: str):
     if name is None:
         return _denied("This link was used already or has expired (links last five minutes "
                        "and work once). Reload the page in wp-admin for a new one.")
-    resp = redirect(_site_path(name), 303)
+    view = "widget" if request.args.get("view") == "widget" else ""
+    resp = redirect(_site_path(name) + view, 303)
     _cookie(resp, access.SITE_COOKIE, access.make_cookie(bridge.settings.secret_key, "site", site_id),
             _site_path(name), cross_site=True)
     resp.headers["Referrer-Policy"] = "no-referrer"
@@ -201,8 +205,8 @@ def site_page(name: str):
     bridge, now = _bridge(), utcnow()
     f = _filters()
     settings = bridge.settings
-    ts = {t.metric: t for t in alerts.thresholds(settings)}
     with bridge.engine.connect() as conn:
+        ts = {t.metric: t for t in alerts.site_thresholds(conn, settings, site.id)}
         windows = {w: figures.totals(conn, site.id, d, now, f) for w, d in figures.WINDOWS.items()}
         hourly = figures.series(conn, site.id, now, 24, f)
         daily = figures.daily_series(conn, site.id, now, 7, f)
@@ -214,7 +218,7 @@ def site_page(name: str):
             heartbeat=figures.heartbeat_age(conn, now),
             reasons=figures.failure_reasons(conn, site.id, now - timedelta(hours=24)),
             domains=figures.per_domain(conn, site.id, figures.WINDOWS["24h"], now, f.category),
-            failures=figures.recent_failures(conn, site.id, 15, f),
+            attention=figures.attention(conn, site.id, now, f, 15),
             suppressions=figures.suppression_summary(conn, site.id, now),
             history=alerts.history(conn, site.id, 10),
             origins=access.frame_origins(conn, site.id, site.name),
@@ -238,7 +242,27 @@ def site_page(name: str):
     return _page("status/site.html", frame_ancestors=ctx["origins"], site=site, session=session,
                  windows=windows, filters=f, thresholds=ts, now=now, groups=GROUPS,
                  categories=CATEGORIES, outbox=not settings.providers,
-                 resent=request.args.get("resent"), base=_site_path(site.name), **ctx)
+                 resent=request.args.get("resent"), done=request.args.get("done"),
+                 base=_site_path(site.name), **ctx)
+
+
+@bp.get("/s/<name>/widget")
+def widget(name: str):
+    """The wp-admin dashboard's compact view: health, today's counts, the last failure with
+    the provider's answer, and a link to the whole page (same session as the page)."""
+    site, session = _site_access(name)
+    if site is None:
+        return session
+    bridge, now = _bridge(), utcnow()
+    with bridge.engine.connect() as conn:
+        health = alerts.health(conn, bridge.settings, site.id, now)
+        day = figures.today(conn, site.id, now)
+        last = figures.recent_failures(conn, site.id, 1)
+        gauges = figures.queue_gauges(conn, site.id, now)
+        origins = access.frame_origins(conn, site.id, site.name)
+    return _page("status/widget.html", frame_ancestors=origins, site=site, health=health,
+                 day=day, last=last[0] if last else None, waiting=sum(g.depth for g in gauges),
+                 now=now, outbox=not bridge.settings.providers, base=_site_path(site.name))
 
 
 @bp.get("/s/<name>/messages")
@@ -270,19 +294,35 @@ def message_log(name: str):
                  back=request.full_path)
 
 
+def _form_site(name: str):
+    """(site, None) for a POST from the site's page, or (None, the refusal)."""
+    site, session = _site_access(name)
+    if site is None:
+        return None, session
+    # A bearer token is never sent by a browser on its own: no CSRF to fear there.
+    bearer = session.admin_token_id is not None and not session.csrf
+    if not bearer and not access.csrf_ok(session, request.form.get("csrf")):
+        return None, _denied("The form was too old or not from this page; reload the page and try again.")
+    return site, None
+
+
+def _back(site, key: str, outcome: str):
+    back = request.form.get("back", "")
+    if not back.startswith(_site_path(site.name)):
+        back = _site_path(site.name)
+    sep = "&" if "?" in back else "?"
+    return redirect(f"{back}{sep}{key}={outcome}", 303)
+
+
 @bp.post("/s/<name>/resend")
 def resend(name: str):
     """Queue a failed recipient again.
 
     :raise 403: no session for this site, or the CSRF token is missing or wrong.
     """
-    site, session = _site_access(name)
+    site, refused = _form_site(name)
     if site is None:
-        return session
-    # A bearer token is never sent by a browser on its own: no CSRF to fear there.
-    bearer = session.admin_token_id is not None and not session.csrf
-    if not bearer and not access.csrf_ok(session, request.form.get("csrf")):
-        return _denied("The form was too old or not from this page; reload the page and try again.")
+        return refused
     bridge = _bridge()
     try:
         rid = int(request.form.get("recipient_id", ""))
@@ -290,11 +330,39 @@ def resend(name: str):
         abort(400)
     with bridge.engine.begin() as conn:
         outcome = actions.resend(conn, site.id, rid, utcnow(), bridge.settings.max_age)
-    back = request.form.get("back", "")
-    if not back.startswith(_site_path(site.name)):
-        back = _site_path(site.name)
-    sep = "&" if "?" in back else "?"
-    return redirect(f"{back}{sep}resent={outcome}", 303)
+    return _back(site, "resent", outcome)
+
+
+@bp.post("/s/<name>/unsuppress")
+def unsuppress(name: str):
+    """Take an address off the site's suppression list (every scope).
+
+    :raise 403: no session for this site, or the CSRF token is missing or wrong.
+    """
+    site, refused = _form_site(name)
+    if site is None:
+        return refused
+    from wpbridge import suppressions
+
+    address = request.form.get("address", "")[:320]
+    with _bridge().engine.begin() as conn:
+        removed = suppressions.remove(conn, site.id, address)
+    return _back(site, "done", "unsuppressed" if removed else "not_suppressed")
+
+
+@bp.post("/s/<name>/recheck-dns")
+def recheck_dns(name: str):
+    """Make the site's sending domains due for a DNS check (a worker checks them within
+    ``dns_recheck_interval``, two minutes by default).
+
+    :raise 403: no session for this site, or the CSRF token is missing or wrong.
+    """
+    site, refused = _form_site(name)
+    if site is None:
+        return refused
+    with _bridge().engine.begin() as conn:
+        dns_store.make_due(conn, site.id, utcnow())
+    return _back(site, "done", "dns_due")
 
 
 # -- the agency's view ---------------------------------------------------------------------
