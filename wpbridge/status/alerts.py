@@ -196,6 +196,10 @@ class Health:
             return f"Too few messages to judge ({first[1]} of {first[0].min_volume})"
         return "All good"
 
+    @property
+    def css(self) -> str:
+        return "unjudged" if self.headline.startswith("Too few") else self.level
+
     def notes(self) -> list[str]:
         return [f"{t.label}: too few messages to judge ({v} of {t.min_volume} needed)"
                 for t, v in self.unjudged]
