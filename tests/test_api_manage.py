@@ -170,3 +170,16 @@ def test_weekly_summary_goes_to_the_opted_in_address_once(app, settings, engine,
     assert runs == ["week"]
     assert put(site, {"weekly_summary": {"enabled": False}}).json["weekly_summary"]["enabled"] is False
     assert report.send_due(engine, settings, datetime(2026, 12, 9, 9, 0)) == 0
+
+
+def test_log_lists_this_sites_recipients_only(site, other):
+    mine = queue(site, to=["alice@example.org", "bob@example.org"])
+    theirs = queue(other, **{"from": "shop@example.net"}, to=["carol@example.org"])
+    entries = site.get("/api/v1/messages").json["entries"]
+    assert {(e["id"], e["address"], e["state"]) for e in entries} == {
+        (mine, "alice@example.org", "queued"), (mine, "bob@example.org", "queued")}
+    assert theirs not in {e["id"] for e in other.get("/api/v1/messages?recipient=alice@example.org").json["entries"]}
+    found = site.get("/api/v1/messages?recipient=bob@example.org").json
+    assert [e["address"] for e in found["entries"]] == ["bob@example.org"] and found["next_before"] is None
+    bad = site.get("/api/v1/messages?date=yesterday")
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "date"

@@ -148,6 +148,35 @@ def _iso(dt) -> str | None:
     return dt.isoformat(timespec="seconds") + "Z" if dt else None
 
 
+@bp.get("/messages")
+def list_messages():
+    """This site's log, one entry per recipient, newest first (what wp-admin lists): the
+    status page's search (``recipient``, ``subject``, ``status``, ``date``) and its cursor
+    (``before``, from ``next_before``). The signature covers the query string.
+
+    :raise 400: ``date`` or ``before`` is malformed.
+    """
+    from wpbridge.status import figures
+
+    a = request.args
+    q = figures.LogQuery(recipient=a.get("recipient", "")[:320], subject=a.get("subject", "")[:200],
+                         status=a.get("status", "")[:16], date=a.get("date", "")[:10],
+                         before=a.get("before", "")[:80])
+    with current_app.extensions["wpbridge"].engine.connect() as conn:
+        try:
+            rows = figures.message_log(conn, g.site.id, q)
+        except ValueError as exc:
+            raise InvalidInput(400, "malformed", "date" if q.date and "date" in str(exc) else "before",
+                               str(exc), "send date as YYYY-MM-DD and before as given in next_before") from None
+    return jsonify({
+        "entries": [{"id": r.message_id, "created_at": _iso(r.created_at), "subject": r.subject,
+                     "category": r.category, "address": r.address, "state": r.state,
+                     "attempts": r.attempts, "last_code": r.last_code,
+                     "last_response": r.last_response, "updated_at": _iso(r.updated_at)}
+                    for r in rows],
+        "next_before": q.cursor(rows[-1]) if len(rows) == q.limit else None})
+
+
 @bp.get("/messages/<message_id>")
 def get_message(message_id: str):
     """One message of this site with per-recipient state and attempts.
