@@ -76,14 +76,14 @@ def test_flush_delivers_each_once_and_a_repeated_retry_is_not_a_duplicate(env):
     env.bridge.start()
     out = env.wp.cli("wpbridge", "flush")
     assert out.returncode == 0, out.stderr
-    assert "Delivered 2, refused by the bridge 0, still waiting 0." in out.stdout
+    assert "Handed to the bridge 2, refused by the bridge 0, still waiting 0." in out.stdout
     assert deliveries(env, subjects) == {s: 1 for s in subjects}
 
     # The same rows again, as if the bridge had stored them but its answers were lost:
     # the retry reuses each message's Idempotency-Key and body, so nothing is sent twice.
     env.wp.driver("spool-import", rows)
     out = env.wp.cli("wpbridge", "flush")
-    assert "Delivered 2" in out.stdout, out.stdout + out.stderr
+    assert "Handed to the bridge 2" in out.stdout, out.stdout + out.stderr
     assert deliveries(env, subjects, settle=2.0) == {s: 1 for s in subjects}
 
 

@@ -10,6 +10,7 @@ namespace WPBridge;
 defined( 'ABSPATH' ) || exit;
 
 require_once __DIR__ . '/class-status-embed.php';
+require_once __DIR__ . '/class-admin-mail.php';
 
 /**
  * Everything the site's administrators see. Every write checks the capability and a
@@ -29,6 +30,7 @@ final class Admin {
 		add_action( 'wp_dashboard_setup', array( self::class, 'dashboard_setup' ) );
 		add_action( 'admin_notices', array( self::class, 'notices' ) );
 		add_filter( 'plugin_action_links_' . plugin_basename( WPBRIDGE_PLUGIN_FILE ), array( self::class, 'action_links' ) );
+		Admin_Mail::init();
 	}
 
 	public static function menu(): void {
@@ -163,6 +165,13 @@ final class Admin {
 		}
 		echo '<div class="wrap"><h1>' . esc_html__( 'Mail bridge', 'wpbridge' ) . '</h1>';
 		self::render_flash();
+		$tab = Admin_Mail::tab();
+		Admin_Mail::render_tabs( $tab );
+		if ( 'status' !== $tab ) {
+			call_user_func( array( Admin_Mail::class, 'render_' . $tab ) );
+			echo '</div>';
+			return;
+		}
 		echo '<h2>' . esc_html__( 'Delivery', 'wpbridge' ) . '</h2>';
 		Status_Embed::render( 1400 );
 		echo '<h2>' . esc_html__( 'Status', 'wpbridge' ) . '</h2>';
@@ -285,8 +294,8 @@ final class Admin {
 		$result = Spool::deliver( true );
 		$text   = sprintf(
 			/* translators: 1, 2, 3: numbers of messages. */
-			__( 'Delivered %1$d, refused by the bridge %2$d, still waiting %3$d.', 'wpbridge' ),
-			$result['delivered'],
+			__( 'Handed to the bridge %1$d (it delivers them and shows each in the Email log), refused by the bridge %2$d, still waiting %3$d.', 'wpbridge' ),
+			$result['handed'],
 			$result['refused'],
 			$result['waiting']
 		);
@@ -294,24 +303,29 @@ final class Admin {
 	}
 
 	/** Capability first, then the nonce, on every write. */
-	private static function check_request( string $action ): void {
+	public static function check_request( string $action ): void {
 		if ( ! current_user_can( self::CAPABILITY ) ) {
 			wp_die( esc_html__( 'Sorry, you are not allowed to manage the mail bridge.', 'wpbridge' ), 403 );
 		}
 		check_admin_referer( $action );
 	}
 
-	/** Show $message once on the settings page after the redirect. */
-	private static function finish( bool $ok, string $message ): void {
+	/**
+	 * Show $message once on the settings page (or $url) after the redirect.
+	 *
+	 * @param string $remove An address to offer a "Remove from suppressions" button for.
+	 */
+	public static function finish( bool $ok, string $message, string $url = '', string $remove = '' ): void {
 		set_transient(
 			'wpbridge_flash_' . get_current_user_id(),
 			array(
 				'ok'      => $ok,
 				'message' => $message,
+				'remove'  => $remove,
 			),
 			MINUTE_IN_SECONDS
 		);
-		wp_safe_redirect( self::page_url() );
+		wp_safe_redirect( '' !== $url ? $url : self::page_url() );
 		exit;
 	}
 
@@ -323,10 +337,16 @@ final class Admin {
 		}
 		delete_transient( $key );
 		printf(
-			'<div class="notice notice-%s is-dismissible"><p>%s</p></div>',
+			'<div class="notice notice-%s is-dismissible"><p>%s</p>',
 			$flash['ok'] ? 'success' : 'error',
 			esc_html( (string) $flash['message'] )
 		);
+		if ( ! empty( $flash['remove'] ) ) {
+			echo '<p>';
+			Admin_Mail::remove_button( (string) $flash['remove'] );
+			echo '</p>';
+		}
+		echo '</div>';
 	}
 
 	public static function dashboard_setup(): void {
@@ -335,12 +355,18 @@ final class Admin {
 		}
 	}
 
-	/** The bridge's status page; the plugin's own status when the bridge cannot show it. */
+	/** The bridge's compact widget view; the plugin's own status when the bridge cannot show it. */
 	public static function render_widget(): void {
-		if ( ! Status_Embed::render( 480 ) ) {
+		if ( ! Status_Embed::render( 330, 'widget' ) ) {
 			self::render_status();
 		}
-		printf( '<p><a href="%s">%s</a></p>', esc_url( self::page_url() ), esc_html__( 'Settings and tools', 'wpbridge' ) );
+		printf(
+			'<p><a href="%s">%s</a> · <a href="%s">%s</a></p>',
+			esc_url( self::page_url() ),
+			esc_html__( 'Full status page', 'wpbridge' ),
+			esc_url( Admin_Mail::url( 'log' ) ),
+			esc_html__( 'Email log', 'wpbridge' )
+		);
 	}
 
 	/** Tell administrators, on every admin screen, when mail is waiting or cannot leave. */
@@ -352,10 +378,11 @@ final class Admin {
 		$count = Spool::count();
 		if ( $count > 0 ) {
 			$text = sprintf(
-				/* translators: 1: number of messages, 2: reason. */
-				_n( 'wpbridge: %1$d message is waiting in the spool and will be retried every minute. Last error: %2$s', 'wpbridge: %1$d messages are waiting in the spool and will be retried every minute. Last error: %2$s', $count, 'wpbridge' ),
+				/* translators: 1: number of messages, 2: how it is retried, 3: reason. */
+				_n( 'wpbridge: %1$d message is waiting in the spool; %2$s Last error: %3$s', 'wpbridge: %1$d messages are waiting in the spool; %2$s Last error: %3$s', $count, 'wpbridge' ),
 				$count,
-				$state['last_error']
+				self::retry_text(),
+				'' !== $state['last_error'] ? $state['last_error'] : __( 'none recorded', 'wpbridge' )
 			);
 			self::notice( 'warning', $text );
 		} elseif ( false === $state['reachable'] ) {
@@ -365,6 +392,23 @@ final class Admin {
 		foreach ( Conflicts::detect() as $warning ) {
 			self::notice( 'warning', 'wpbridge: ' . $warning );
 		}
+	}
+
+	/**
+	 * How spooled mail is retried, truthfully: WP-Cron runs only on page loads, and not at
+	 * all with DISABLE_WP_CRON, where only a system cron job (which the plugin cannot see)
+	 * runs it.
+	 */
+	public static function retry_text(): string {
+		if ( defined( 'DISABLE_WP_CRON' ) && DISABLE_WP_CRON ) {
+			return sprintf(
+				/* translators: 1: a crontab line with WP-CLI, 2: a crontab line with curl. */
+				__( 'DISABLE_WP_CRON is set, so it is retried only when a system cron job runs the site\'s due events. If it does not yet, add to the crontab: %1$s (or: %2$s).', 'wpbridge' ),
+				'*/1 * * * * wp --path=' . untrailingslashit( ABSPATH ) . ' cron event run --due-now',
+				'*/1 * * * * curl -s ' . site_url( 'wp-cron.php' ) . ' >/dev/null'
+			);
+		}
+		return __( 'WP-Cron retries it about every minute while the site has visitors (wp wpbridge flush retries it now).', 'wpbridge' );
 	}
 
 	private static function notice( string $type, string $text ): void {
@@ -377,7 +421,7 @@ final class Admin {
 		);
 	}
 
-	private static function page_url(): string {
+	public static function page_url(): string {
 		return admin_url( 'options-general.php?page=' . self::PAGE );
 	}
 }

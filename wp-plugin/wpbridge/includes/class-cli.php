@@ -116,7 +116,7 @@ final class CLI {
 	 */
 	public function flush( $args, $assoc_args ): void {
 		$result = Spool::deliver( true );
-		WP_CLI::line( sprintf( 'Delivered %d, refused by the bridge %d, still waiting %d.', $result['delivered'], $result['refused'], $result['waiting'] ) );
+		WP_CLI::line( sprintf( 'Handed to the bridge %d, refused by the bridge %d, still waiting %d.', $result['handed'], $result['refused'], $result['waiting'] ) );
 		if ( $result['waiting'] > 0 ) {
 			WP_CLI::error( $result['error'] ? $result['error'] : 'Some messages are still waiting (held by another run?).' );
 		}

@@ -42,6 +42,45 @@ final class Client {
 		return $this->request( 'POST', '/api/v1/privacy/erase', (string) wp_json_encode( array( 'address' => $address ) ) );
 	}
 
+	/** This site's log at the bridge, newest first (one entry per recipient). */
+	public function list_log(): Response {
+		return $this->request( 'GET', '/api/v1/messages' );
+	}
+
+	/** Headers and bodies of one logged message, while the bridge's retention keeps them. */
+	public function message_content( string $id ): Response {
+		return $this->request( 'GET', '/api/v1/messages/' . rawurlencode( $id ) . '/content' );
+	}
+
+	/** Send a logged message again (delivered ones too), as a new message. */
+	public function resend( string $id ): Response {
+		return $this->request( 'POST', '/api/v1/messages/' . rawurlencode( $id ) . '/resend' );
+	}
+
+	/** This site's suppression list at the bridge, newest first. */
+	public function suppressions(): Response {
+		return $this->request( 'GET', '/api/v1/suppressions' );
+	}
+
+	/** Take an address off this site's suppression list (every scope). */
+	public function remove_suppression( string $address ): Response {
+		return $this->request( 'DELETE', '/api/v1/suppressions/' . rawurlencode( $address ) );
+	}
+
+	/** Alert contact, per-site levels and the opt-in weekly summary. */
+	public function alert_settings(): Response {
+		return $this->request( 'GET', '/api/v1/alert-settings' );
+	}
+
+	/**
+	 * Change the alert settings (fields left out stay as they are).
+	 *
+	 * @param array $settings contact_email, weekly_summary {enabled, to}, thresholds {metric: {warn, critical}}.
+	 */
+	public function save_alert_settings( array $settings ): Response {
+		return $this->request( 'PUT', '/api/v1/alert-settings', (string) wp_json_encode( $settings ) );
+	}
+
 	/** A signed no-op: proves URL, key id, secret and clock are right. */
 	public function ping(): Response {
 		return $this->request( 'GET', '/api/v1/ping' );

@@ -193,14 +193,14 @@ final class Spool {
 	 * @param bool $all   True: every message now (`wp wpbridge flush`); false: only those
 	 *                    whose backoff has run out (WP-Cron).
 	 * @param int  $limit At most this many rows in one run.
-	 * @return array{delivered: int, refused: int, waiting: int, error: string}
+	 * @return array{handed: int, refused: int, waiting: int, error: string} (handed: stored by the bridge, which delivers them later)
 	 */
 	public static function deliver( bool $all = false, int $limit = 500 ): array {
 		global $wpdb;
 		$table  = self::table();
 		$config = Config::load();
 		$result = array(
-			'delivered' => 0,
+			'handed'    => 0,
 			'refused'   => 0,
 			'waiting'   => 0,
 			'error'     => '',
@@ -242,7 +242,7 @@ final class Spool {
 			if ( $response->is_ok() ) {
 				$wpdb->delete( $table, array( 'id' => $row->id ), array( '%d' ) );
 				State::record_ok();
-				++$result['delivered'];
+				++$result['handed'];
 				continue;
 			}
 			if ( $response->is_refusal() ) {

@@ -33,15 +33,20 @@ final class State {
 		);
 	}
 
-	/** The bridge answered as expected. */
+	/**
+	 * The bridge answered as expected: the last error is over, so it is cleared at once (a
+	 * stale "Connection refused" beside a bridge that delivers would not be true).
+	 */
 	public static function record_ok(): void {
 		$state = self::get();
 		// Refresh the timestamp at most once a minute: enough for "last contact" in wp-admin.
-		if ( true === $state['reachable'] && time() - $state['last_ok_at'] < 60 ) {
+		if ( true === $state['reachable'] && '' === $state['last_error'] && time() - $state['last_ok_at'] < 60 ) {
 			return;
 		}
-		$state['reachable']  = true;
-		$state['last_ok_at'] = time();
+		$state['reachable']     = true;
+		$state['last_ok_at']    = time();
+		$state['last_error']    = '';
+		$state['last_error_at'] = 0;
 		update_option( self::OPTION, $state, true );
 	}
 

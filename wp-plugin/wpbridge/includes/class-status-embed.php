@@ -76,9 +76,10 @@ final class Status_Embed {
 	 * Print the frame; false (and nothing printed but a note) when the bridge cannot give
 	 * a URL, so that the caller shows the plugin's own status instead.
 	 *
-	 * @param int $height Frame height in pixels.
+	 * @param int    $height Frame height in pixels.
+	 * @param string $view   'page' (the whole status page) or 'widget' (the dashboard's compact view).
 	 */
-	public static function render( int $height ): bool {
+	public static function render( int $height, string $view = 'page' ): bool {
 		$embed = self::fetch();
 		if ( empty( $embed['url'] ) ) {
 			printf(
@@ -90,7 +91,7 @@ final class Status_Embed {
 		}
 		printf(
 			'<iframe class="wpbridge-status" src="%1$s" title="%2$s" style="width:100%%;height:%3$dpx;border:1px solid #dcdcde;background:#fff" sandbox="allow-forms allow-same-origin" referrerpolicy="no-referrer" loading="lazy"></iframe>',
-			esc_url( $embed['url'], array( 'http', 'https' ) ),
+			esc_url( 'widget' === $view ? add_query_arg( 'view', 'widget', $embed['url'] ) : $embed['url'], array( 'http', 'https' ) ),
 			esc_attr__( 'Mail status from the bridge', 'wpbridge' ),
 			(int) $height
 		);
