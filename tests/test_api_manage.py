@@ -52,7 +52,7 @@ def test_content_says_plainly_when_the_body_was_pruned(site, engine):
         conn.execute(update(Message.__table__).where(Message.id == mid).values(raw=b""))
     body = site.get(f"/api/v1/messages/{mid}/content").json
     assert body["body_pruned"] is True and body["text"] is None and body["headers"] == []
-    assert "removed after 30 days" in body["note"]
+    assert body["note"].startswith("The body is no longer kept: the bridge keeps message bodies 30 days")
     resp = site.post(f"/api/v1/messages/{mid}/resend", b"")
     assert resp.status_code == 409 and resp.json["error"]["code"] == "body_pruned"
 

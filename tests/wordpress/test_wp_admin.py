@@ -142,7 +142,7 @@ def test_status_page_widget_and_notice_show_waiting_mail(env, admin):
     subject = unique("waits")
     assert env.wp.send(to="alice@example.net", subject=subject, message="Hi")["spooled"]
     _, page = admin.request("/wp-admin/")
-    assert "wpbridge: 1 message is waiting in the spool and will be retried every minute." in page
+    assert "wpbridge: 1 message is waiting in the spool; WP-Cron retries it about every minute while the site has visitors" in page
     assert "The bridge could not be reached" in page
     _, page = admin.request(PAGE)
     assert html.escape(subject) in page and "unreachable" in page
@@ -150,7 +150,8 @@ def test_status_page_widget_and_notice_show_waiting_mail(env, admin):
     env.bridge.start()
     _, page = admin.request(PAGE)
     status, page = admin.request("/wp-admin/admin-post.php", hidden_fields(page, "wpbridge_flush"))
-    assert status == 200 and "Delivered 1, refused by the bridge 0, still waiting 0." in page
+    assert status == 200 and "Handed to the bridge 1 (it delivers them and shows each in the Email log), refused by the bridge 0, still waiting 0." in page
+    assert "Delivered 1" not in page  # handed over is not delivered
     _, page = admin.request("/wp-admin/")
     assert "waiting in the spool" not in page
 

@@ -242,8 +242,9 @@ def get_message_content(message_id: str):
         body.update(content_of(bytes(msg.raw)))
     else:
         body.update(headers=[], text=None, html=None, attachments=[],
-                    note=f"The body was removed after {bridge.settings.body_retention_days:g} days "
-                         "(body_retention_days); the delivery record is kept.")
+                    note="The body is no longer kept: the bridge keeps message bodies "
+                         f"{bridge.settings.body_retention_days:g} days (body_retention_days). "
+                         "The delivery record is kept.")
     return jsonify(body)
 
 

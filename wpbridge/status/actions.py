@@ -88,8 +88,9 @@ def resend_message(engine, settings, site, message_id: str, only: list[str] | No
         addresses = list(dict.fromkeys(conn.execute(
             select(r.address).where(r.message_id == msg.id).order_by(r.id)).scalars()))
         if not msg.raw:
-            raise ResendRefused("body_pruned", f"the body of message {msg.id} was removed after "
-                                f"{settings.body_retention_days:g} days (body_retention_days)",
+            raise ResendRefused("body_pruned", f"the body of message {msg.id} is no longer kept "
+                                f"(bodies are kept {settings.body_retention_days:g} days, "
+                                "body_retention_days)",
                                 "send the mail again from WordPress; only the delivery record is kept")
         if only:
             lower = {a.lower(): a for a in addresses}

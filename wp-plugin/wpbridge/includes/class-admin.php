@@ -378,12 +378,15 @@ final class Admin {
 		$count = Spool::count();
 		if ( $count > 0 ) {
 			$text = sprintf(
-				/* translators: 1: number of messages, 2: how it is retried, 3: reason. */
-				_n( 'wpbridge: %1$d message is waiting in the spool; %2$s Last error: %3$s', 'wpbridge: %1$d messages are waiting in the spool; %2$s Last error: %3$s', $count, 'wpbridge' ),
+				/* translators: 1: number of messages, 2: how it is retried. */
+				_n( 'wpbridge: %1$d message is waiting in the spool; %2$s', 'wpbridge: %1$d messages are waiting in the spool; %2$s', $count, 'wpbridge' ),
 				$count,
-				self::retry_text(),
-				'' !== $state['last_error'] ? $state['last_error'] : __( 'none recorded', 'wpbridge' )
+				self::retry_text()
 			);
+			if ( '' !== $state['last_error'] ) {
+				/* translators: %s: the last error. */
+				$text .= ' ' . sprintf( __( 'Last error: %s', 'wpbridge' ), $state['last_error'] );
+			}
 			self::notice( 'warning', $text );
 		} elseif ( false === $state['reachable'] ) {
 			/* translators: %s: reason. */
