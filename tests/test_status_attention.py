@@ -4,15 +4,16 @@ server, the page through HTTP with the session an embed URL buys."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import message
-from tests.test_relay import drain, states
 from tests.test_status import SITE_PAGE, csrf_of, embed_url, flow, send_traffic  # noqa: F401
+from wpbridge.auth import dns_store
 from wpbridge.auth.dns_store import _T as DNS_CHECKS
 from wpbridge.models import Suppression, utcnow
 from wpbridge.status import alerts, charts
@@ -67,9 +68,6 @@ def test_another_sites_session_cannot_remove_or_recheck(flow):
 def test_recheck_dns_makes_the_sending_domains_due(flow):
     app, worker, shop, other, sink = flow
     engine = app.extensions["wpbridge"].engine
-    from wpbridge.auth import dns_store
-    from datetime import timedelta
-
     dns_store.sync(engine)
     later = utcnow() + timedelta(hours=6)
     with engine.begin() as conn:
@@ -92,7 +90,6 @@ def test_health_says_it_cannot_judge_below_the_minimum(flow):
     assert "bounce rate (1 h): too few messages to judge (5 of 20 needed)" in page
     # With a minimum the site's mail reaches, the same figures are judged: 20% bounced is critical.
     s = app.extensions["wpbridge"].settings
-    import dataclasses
     lowered = dataclasses.replace(s, alert_thresholds={"bounce_rate": {"min_volume": 5}})
     with app.extensions["wpbridge"].engine.connect() as conn:
         h = alerts.health(conn, lowered, 1, utcnow())
