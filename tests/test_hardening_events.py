@@ -100,3 +100,84 @@ def test_repeated_soft_reports_of_one_message_do_not_reach_the_soft_limit(loop):
         assert apply(conn, [Observed(site_id, full, "dsn", mids[1])] * 5, policy, utcnow()) == []
         assert apply(conn, [Observed(site_id, full, "dsn", mids[2])], policy, utcnow()) == \
             ["full@example.org all soft_bounces"], "three messages that soft-bounced do"
+
+
+def _text_bounce(to: str, rcpt: str, megabytes: float) -> bytes:
+    """A plain-text bounce: a short report, then megabytes of returned text (the shape that
+    took seconds to parse)."""
+    head = (f"From: MAILER-DAEMON@mx.example.org\r\nTo: {to}\r\nSubject: Mail delivery failed\r\n\r\n"
+            f"A message that you sent could not be delivered to one or more of its recipients.\r\n\r\n"
+            f"  {rcpt}\r\n    host mx.example.org said: 550 5.1.1 <{rcpt}>: User unknown\r\n\r\n"
+            "------ This is a copy of the message, including all the headers. ------\r\n\r\n").encode()
+    line = b"Lorem ipsum dolor sit amet, 550 consectetur <someone@example.net> adipiscing elit 4.2.2\r\n"
+    return head + line * int(megabytes * 1_000_000 // len(line))
+
+
+def test_a_slow_bounce_does_not_hold_other_clients(loop, sink):  # noqa: F811
+    """Finding 4: an 8.9 MB bounce took 12 s to parse and another client's EHLO waited 8.9 s.
+    Parsing runs in worker processes with a time cap: while a huge bounce is parsed (and
+    then cut off at the cap), another client is served from greeting to 250."""
+    import threading
+
+    from tests.smtp_sink import free_port
+    from wpbridge.events.inbound import start_listener
+
+    app, site, worker, s, _ = loop
+    _bulk(site, worker, ["gone@example.org", "slow@example.org"])
+    verps = {m.rcpt_tos[0]: m.mail_from for m in sink.received}
+    port = free_port()
+    listener = start_listener(app.extensions["wpbridge"].engine,
+                              s.replace(bounce_parse_timeout=8, bounce_parse_bytes=20_000_000),
+                              "127.0.0.1", port)
+    order, answers = [], {}
+
+    def huge():
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as c:
+            try:
+                c.sendmail("", [verps["slow@example.org"]],
+                           _text_bounce(verps["slow@example.org"], "slow@example.org", 9.5))
+            except smtplib.SMTPDataError as exc:
+                answers["huge"] = (exc.smtp_code, exc.smtp_error.decode())
+        order.append("huge")
+
+    try:
+        big = threading.Thread(target=huge)
+        big.start()
+        _wait_for_parse(listener)
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as other:
+            assert other.ehlo()[0] == 250
+            dsn = DSN.format(verp=verps["gone@example.org"], rcpt="gone@example.org").replace("\n", "\r\n")
+            assert other.sendmail("", [verps["gone@example.org"]], dsn) == {}
+        order.append("other")
+        big.join(120)
+    finally:
+        listener.stop()
+    assert order == ["other", "huge"], "the other client was served while the huge bounce was parsed"
+    code, text = answers["huge"]
+    assert code == 554 and "could not be read within 8 s" in text
+    listed = {e["address"] for e in site.get("/api/v1/suppressions").json["suppressions"]}
+    assert listed == {"gone@example.org"}, "the cut-off report recorded nothing"
+
+
+def _wait_for_parse(listener, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while listener.handler.parser.pending == 0:
+        assert time.monotonic() < deadline, "the huge bounce never reached the parser"
+        time.sleep(0.01)
+
+
+def test_a_large_bounce_is_read_by_its_head(loop, sink):  # noqa: F811
+    """The size cap: a bounce of megabytes is parsed on its first bounce_parse_bytes, where
+    the report is, and recorded; one over the listener's limit is refused."""
+    app, site, worker, s, port = loop
+    _bulk(site, worker, ["gone@example.org"])
+    to = sink.received[0].mail_from
+    with smtplib.SMTP("127.0.0.1", port) as bounce_mx:
+        assert bounce_mx.sendmail("", [to], _text_bounce(to, "gone@example.org", 5)) == {}
+        with pytest.raises(smtplib.SMTPResponseException) as refused:
+            bounce_mx.sendmail("", [to], _text_bounce(to, "gone@example.org", 11))
+    assert refused.value.smtp_code == 552
+    listed = site.get("/api/v1/suppressions").json["suppressions"]
+    assert [(e["address"], e["reason"]) for e in listed] == [("gone@example.org", "hard_bounce")]

@@ -80,6 +80,12 @@ class Settings:
     # Or, where the MX cannot point at the bridge: a mailbox to poll (imaps://user:pass@host/INBOX).
     bounce_mailbox: str = field(default="", repr=False)
     bounce_poll_interval: float = 60.0
+    # Bounce parsing runs in worker processes, off the listener's event loop: this many at
+    # once, on at most the first bounce_parse_bytes of a message, killed after
+    # bounce_parse_timeout seconds (events/inbound.py).
+    bounce_parse_workers: int = 2
+    bounce_parse_bytes: int = 1024 * 1024
+    bounce_parse_timeout: float = 10.0
     soft_limit: int = 3
     soft_days: float = 7.0
     soft_suppress_days: float = 30.0
@@ -143,12 +149,12 @@ class Settings:
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
         "soft_limit", "smtp_port", "smtp_tls_port", "smtp_processes", "smtp_max_recipients", "embed_token_ttl",
-        "status_session_ttl", "smtp_auth_max_failures"}
+        "status_session_ttl", "smtp_auth_max_failures", "bounce_parse_workers", "bounce_parse_bytes"}
 _FLOAT = {"dns_recheck_interval", "body_retention_days", "log_retention_days", "retention_interval",
           "smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
           "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat",
-          "smtp_auth_failure_window"}
+          "smtp_auth_failure_window", "bounce_parse_timeout"}
 _BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open",
          "allow_bulk_without_dmarc"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
