@@ -7,7 +7,9 @@ environment. Precedence: explicit overrides > environment > TOML file > defaults
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import stat
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -313,8 +315,46 @@ def _webhook_secrets(table: Any, where: str) -> dict[str, str]:
     return {k: v.strip() for k, v in table.items()}
 
 
+PRIVATE_UMASK = 0o077  # files the bridge makes: 0600, directories: 0700
+
+
+def protect_data(settings: Settings) -> list[str]:
+    """Keep mail and keys private to the bridge's user: set the umask of this process (and
+    of the processes it starts) to 0o077, then take group and other access away from the
+    data directory (0700), everything under it, and a SQLite database kept elsewhere (its
+    ``-wal`` and ``-shm`` too). Returns what it changed; each change is logged as a warning,
+    since it means another local user could read what was there."""
+    os.umask(PRIVATE_UMASK)
+    paths = []
+    if settings.data_dir.is_dir():
+        paths.append(settings.data_dir)
+        # An open directory (an older bridge made it): everything under it may be exposed.
+        # A private one protects what is deeper; only its own entries are looked at.
+        open_dir = settings.data_dir.stat().st_mode & 0o077
+        paths += settings.data_dir.rglob("*") if open_dir else settings.data_dir.iterdir()
+    if settings.is_sqlite and ":memory:" not in settings.database_url:
+        db = Path(settings.database_url.split("///", 1)[-1])
+        paths += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    changed = []
+    for path in dict.fromkeys(paths):
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o077:
+            continue
+        private = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
+        os.chmod(path, private)
+        changed.append(f"{path} was {stat.S_IMODE(st.st_mode):04o}, now {private:04o}")
+    for line in changed:
+        logging.getLogger("wpbridge").warning("other local users could read %s", line)
+    return changed
+
+
 def ensure_secret_key(settings: Settings) -> Settings:
-    """Return settings with a secret key, creating ``<data>/secret.key`` (0600) once."""
+    """Return settings with a secret key, creating ``<data>/secret.key`` (0600) once.
+    Every process starts here, so it first makes the data private (:func:`protect_data`)."""
+    protect_data(settings)
     if settings.secret_key:
         return settings
     path = settings.data_dir / "secret.key"
