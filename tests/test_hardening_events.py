@@ -181,3 +181,19 @@ def test_a_large_bounce_is_read_by_its_head(loop, sink):  # noqa: F811
     assert refused.value.smtp_code == 552
     listed = site.get("/api/v1/suppressions").json["suppressions"]
     assert [(e["address"], e["reason"]) for e in listed] == [("gone@example.org", "hard_bounce")]
+
+
+def test_the_unsubscribe_page_escapes_once(app, site, settings):
+    """Also seen in issue 15: the page showed ``tom&amp;jerry@...`` (escaped twice)."""
+    from wpbridge.events.unsubscribe import make_token
+
+    client = app.test_client()
+    for address, shown in (("tom&jerry@example.org", "tom&amp;jerry@example.org"),
+                           ('"<b>x"@example.org', "&#34;&lt;b&gt;x&#34;@example.org")):
+        token = make_token(settings.secret_key, 1, address, "0" * 32)
+        for method in ("GET", "POST"):
+            page = client.open(f"/u/{token}", method=method,
+                               data={"List-Unsubscribe": "One-Click"} if method == "POST" else None)
+            assert page.status_code == 200
+            html = page.get_data(as_text=True)
+            assert shown in html and "&amp;amp;" not in html and "<b>x" not in html, html
