@@ -7,6 +7,7 @@ environment. Precedence: explicit overrides > environment > TOML file > defaults
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import stat
@@ -29,6 +30,9 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8025
     http_threads: int = 16
+    # Addresses or networks of the reverse proxies in front of the HTTP API: only from them
+    # are X-Forwarded-For and X-Forwarded-Proto believed (wpbridge/app.py).
+    trusted_proxies: tuple[str, ...] = ()
     max_message_bytes: int = 25 * 1024 * 1024
     replay_window: int = 300
     # Site secrets are encrypted at rest with this key (urlsafe base64, 32 bytes).
@@ -288,6 +292,9 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         if name == "bounce_domains":
             items = raw if isinstance(raw, list) else str(raw).split(",")
             return tuple(d.strip().lower() for d in items if d.strip())
+        if name == "trusted_proxies":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return tuple(_network(str(i).strip(), source) for i in items if str(i).strip())
         if name in _BOOL:
             if isinstance(raw, bool):
                 return raw
@@ -300,6 +307,14 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         kind = "an integer" if name in _INT else "a number" if name in _FLOAT else "true or false"
         raise SettingsError(f"{source}: {raw!r} is not {kind}; set it to {kind}") from None
     return str(raw)
+
+
+def _network(value: str, source: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise SettingsError(f"{source}: {value!r} is not an IP address or network; give "
+                            "addresses or CIDR networks, e.g. 127.0.0.1,10.0.0.0/8") from None
 
 
 def _webhook_secrets(table: Any, where: str) -> dict[str, str]:
