@@ -197,3 +197,30 @@ def test_the_unsubscribe_page_escapes_once(app, site, settings):
             assert page.status_code == 200
             html = page.get_data(as_text=True)
             assert shown in html and "&amp;amp;" not in html and "<b>x" not in html, html
+
+
+def test_the_parse_queue_is_bounded():
+    """Bounded worker: with every slot taken, the next report is refused at once (the
+    listener answers 451 and the sender tries later) instead of piling up."""
+    import asyncio
+
+    from wpbridge.events.inbound import Busy, ParsePool
+
+    big = _text_bounce("b@bounces.example.com", "gone@example.org", 2)
+
+    async def fill() -> None:
+        pool = ParsePool(workers=1, head=len(big), timeout=120)
+        try:
+            waiting = [asyncio.ensure_future(pool.parse(big)) for _ in range(pool.limit)]
+            await asyncio.sleep(0)
+            assert pool.pending == pool.limit == 5
+            with pytest.raises(Busy):
+                await pool.parse(big)
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            assert pool.pending == 0
+        finally:
+            pool.close()
+
+    asyncio.run(fill())
