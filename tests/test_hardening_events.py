@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tests.test_bounce_loop import ARF, DSN, loop  # noqa: F401 - the fixture
 from tests.test_relay import drain, states
 from tests.test_routing import newsletter
+from tests.test_webhooks import sns  # noqa: F401 - the fixture
 from wpbridge.events.store import Event
 from wpbridge.models import Recipient, Stat, utcnow
 from wpbridge.shape import guard
@@ -224,3 +225,33 @@ def test_the_parse_queue_is_bounded():
             pool.close()
 
     asyncio.run(fill())
+
+
+def test_a_webhook_event_delivered_again_counts_once(settings, engine, sink, sns):
+    """Providers retry webhooks; each retry is a new, validly signed request (not a replay),
+    so the event itself must count once: stored, marked, no second complaint."""
+    import json
+
+    from tests.conftest import message
+    from tests.test_relay import provider_settings
+    from tests.test_webhooks import Bridge, doc_json, mailgun_body, payload
+    from wpbridge.worker import Worker
+
+    s = provider_settings(settings, f"smtp://127.0.0.1:{sink.port}")
+    bridge = Bridge(s, engine, sns)
+    worker = Worker(bridge.settings, engine)
+    try:
+        mid = bridge.site.post("/api/v1/messages", newsletter(to=["reader@example.org"])).json["id"]
+        drain(worker, lambda: states(bridge.site, mid) == {"reader@example.org": "delivered"})
+    finally:
+        worker.close()
+    event = doc_json(payload("mailgun/complained.txt"))
+    event.update(recipient="reader@example.org")
+    event["message"]["headers"]["message-id"] = sink.received[0].message["Message-ID"].strip("<>")
+    for _ in range(4):
+        resp = bridge.post("mailgun", mailgun_body(json.dumps(event)))  # a fresh token each time
+        assert resp.status_code == 200, resp.json
+    events = bridge.events()
+    assert [(e["group"], e["message_id"]) for e in events] == [("complaint", mid)] * 4
+    assert [e["duplicate_of"] for e in events] == [None] + [events[0]["id"]] * 3
+    assert _bulk_counts(engine) == (1, 0, 1)
