@@ -153,7 +153,6 @@ class BounceHandler:
                     raw[:400_000].decode("utf-8", "replace")[:100_000]))
             return done + apply(conn, observed, self.policy, now)
 
-
     def close(self) -> None:
         if self.parser is not None:
             self.parser.close()
@@ -161,6 +160,8 @@ class BounceHandler:
 
 
 class _Listener(Controller):
+    """The controller that also stops the handler's parse workers and threads."""
+
     def stop(self, *args, **kwargs) -> None:
         super().stop(*args, **kwargs)
         self.handler.close()
