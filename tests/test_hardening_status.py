@@ -76,3 +76,47 @@ def test_revoke_sessions_ends_status_cookies(app, settings):
     out = CliRunner().invoke(admin_command, ["revoke-sessions", "--site", "nope.example"],
                              env=cli_env(settings))
     assert out.exit_code != 0 and "no site named 'nope.example'" in out.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_behind_a_tls_proxy_gunicorn_sets_secure_cookies(tmp_path, database_url):
+    """The same through ``wpbridge web`` (gunicorn) as a user runs it behind a proxy on
+    this host; and the same request from a bridge that trusts no proxy."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.smtp_sink import free_port
+    from tests.test_processes import _up, wait_for
+    from wpbridge.ingest.signing import sign_headers
+
+    env = dict(os.environ, WPBRIDGE_DATA=str(tmp_path / "data"))
+    subprocess.run([sys.executable, "-m", "wpbridge", "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
+    creds = json.loads(subprocess.run(
+        [sys.executable, "-m", "wpbridge", "site", "add", "shop.example.com", "--domain", "example.com",
+         "--json"], env=env, check=True, capture_output=True, text=True).stdout)
+    for trusted, secure in (("127.0.0.1", True), ("", False)):
+        port = free_port()
+        web = subprocess.Popen([sys.executable, "-m", "wpbridge", "web", "--http", f"127.0.0.1:{port}"],
+                               env=dict(env, WPBRIDGE_TRUSTED_PROXIES=trusted),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: _up(port), 60, "wpbridge web", [web])
+            body = b"{}"
+            url = requests.post(f"http://127.0.0.1:{port}/api/v1/embed-token", data=body, headers={
+                **sign_headers(creds["key_id"], creds["secret"], "POST", "/api/v1/embed-token", body),
+                "Content-Type": "application/json"}, timeout=30).json()["url"]
+            resp = requests.get(f"http://127.0.0.1:{port}{urlsplit(url).path}", allow_redirects=False,
+                                headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+                                timeout=30)
+            assert resp.status_code == 303
+            cookie = resp.headers["Set-Cookie"]
+            assert ("Secure" in cookie) is secure, (trusted, cookie)
+        finally:
+            web.send_signal(signal.SIGTERM)
+            web.communicate(timeout=30)

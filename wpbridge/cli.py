@@ -163,6 +163,9 @@ def web(bind: str | None, workers: int) -> None:
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("keepalive", 30)
             self.cfg.set("umask", settings_mod.PRIVATE_UMASK)
+            # gunicorn believes X-Forwarded-Proto from loopback by itself; the bridge's own
+            # rule (trusted_proxies, wpbridge/app.py) is the only one.
+            self.cfg.set("forwarded_allow_ips", "")
             # Several bridges may run on one host; the cfg key exists in gunicorn >= 24.
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
