@@ -31,6 +31,7 @@ def _sessions(settings):
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """wpbridge: durable, authenticated mail for WordPress and WooCommerce sites."""
+    os.umask(settings_mod.PRIVATE_UMASK)  # before anything writes: mail and keys are private
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -161,6 +162,10 @@ def web(bind: str | None, workers: int) -> None:
             self.cfg.set("threads", settings.http_threads)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("keepalive", 30)
+            self.cfg.set("umask", settings_mod.PRIVATE_UMASK)
+            # gunicorn believes X-Forwarded-Proto from loopback by itself; the bridge's own
+            # rule (trusted_proxies, wpbridge/app.py) is the only one.
+            self.cfg.set("forwarded_allow_ips", "")
             # Several bridges may run on one host; the cfg key exists in gunicorn >= 24.
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)

@@ -53,6 +53,9 @@ class Site(Base):
     hourly_quota: Mapped[int | None] = mapped_column(Integer)
     daily_quota: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+    # Status-page sessions carry the epoch they were made in; raising it revokes them all
+    # (wpbridge admin revoke-sessions).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     domains: Mapped[list["SiteDomain"]] = relationship(
         back_populates="site", cascade="all, delete-orphan", order_by="SiteDomain.domain")

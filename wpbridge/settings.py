@@ -7,7 +7,10 @@ environment. Precedence: explicit overrides > environment > TOML file > defaults
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import logging
 import os
+import stat
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -27,6 +30,9 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8025
     http_threads: int = 16
+    # Addresses or networks of the reverse proxies in front of the HTTP API: only from them
+    # are X-Forwarded-For and X-Forwarded-Proto believed (wpbridge/app.py).
+    trusted_proxies: tuple[str, ...] = ()
     max_message_bytes: int = 25 * 1024 * 1024
     replay_window: int = 300
     # Site secrets are encrypted at rest with this key (urlsafe base64, 32 bytes).
@@ -80,6 +86,12 @@ class Settings:
     # Or, where the MX cannot point at the bridge: a mailbox to poll (imaps://user:pass@host/INBOX).
     bounce_mailbox: str = field(default="", repr=False)
     bounce_poll_interval: float = 60.0
+    # Bounce parsing runs in worker processes, off the listener's event loop: this many at
+    # once, on at most the first bounce_parse_bytes of a message, killed after
+    # bounce_parse_timeout seconds (events/inbound.py).
+    bounce_parse_workers: int = 2
+    bounce_parse_bytes: int = 1024 * 1024
+    bounce_parse_timeout: float = 10.0
     soft_limit: int = 3
     soft_days: float = 7.0
     soft_suppress_days: float = 30.0
@@ -143,12 +155,12 @@ class Settings:
 _INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
         "soft_limit", "smtp_port", "smtp_tls_port", "smtp_processes", "smtp_max_recipients", "embed_token_ttl",
-        "status_session_ttl", "smtp_auth_max_failures"}
+        "status_session_ttl", "smtp_auth_max_failures", "bounce_parse_workers", "bounce_parse_bytes"}
 _FLOAT = {"dns_recheck_interval", "body_retention_days", "log_retention_days", "retention_interval",
           "smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
           "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat",
-          "smtp_auth_failure_window"}
+          "smtp_auth_failure_window", "bounce_parse_timeout"}
 _BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open",
          "allow_bulk_without_dmarc"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {
@@ -280,6 +292,9 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         if name == "bounce_domains":
             items = raw if isinstance(raw, list) else str(raw).split(",")
             return tuple(d.strip().lower() for d in items if d.strip())
+        if name == "trusted_proxies":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return tuple(_network(str(i).strip(), source) for i in items if str(i).strip())
         if name in _BOOL:
             if isinstance(raw, bool):
                 return raw
@@ -292,6 +307,14 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         kind = "an integer" if name in _INT else "a number" if name in _FLOAT else "true or false"
         raise SettingsError(f"{source}: {raw!r} is not {kind}; set it to {kind}") from None
     return str(raw)
+
+
+def _network(value: str, source: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise SettingsError(f"{source}: {value!r} is not an IP address or network; give "
+                            "addresses or CIDR networks, e.g. 127.0.0.1,10.0.0.0/8") from None
 
 
 def _webhook_secrets(table: Any, where: str) -> dict[str, str]:
@@ -307,8 +330,46 @@ def _webhook_secrets(table: Any, where: str) -> dict[str, str]:
     return {k: v.strip() for k, v in table.items()}
 
 
+PRIVATE_UMASK = 0o077  # files the bridge makes: 0600, directories: 0700
+
+
+def protect_data(settings: Settings) -> list[str]:
+    """Keep mail and keys private to the bridge's user: set the umask of this process (and
+    of the processes it starts) to 0o077, then take group and other access away from the
+    data directory (0700), everything under it, and a SQLite database kept elsewhere (its
+    ``-wal`` and ``-shm`` too). Returns what it changed; each change is logged as a warning,
+    since it means another local user could read what was there."""
+    os.umask(PRIVATE_UMASK)
+    paths = []
+    if settings.data_dir.is_dir():
+        paths.append(settings.data_dir)
+        # An open directory (an older bridge made it): everything under it may be exposed.
+        # A private one protects what is deeper; only its own entries are looked at.
+        open_dir = settings.data_dir.stat().st_mode & 0o077
+        paths += settings.data_dir.rglob("*") if open_dir else settings.data_dir.iterdir()
+    if settings.is_sqlite and ":memory:" not in settings.database_url:
+        db = Path(settings.database_url.split("///", 1)[-1])
+        paths += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    changed = []
+    for path in dict.fromkeys(paths):
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o077:
+            continue
+        private = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
+        os.chmod(path, private)
+        changed.append(f"{path} was {stat.S_IMODE(st.st_mode):04o}, now {private:04o}")
+    for line in changed:
+        logging.getLogger("wpbridge").warning("other local users could read %s", line)
+    return changed
+
+
 def ensure_secret_key(settings: Settings) -> Settings:
-    """Return settings with a secret key, creating ``<data>/secret.key`` (0600) once."""
+    """Return settings with a secret key, creating ``<data>/secret.key`` (0600) once.
+    Every process starts here, so it first makes the data private (:func:`protect_data`)."""
+    protect_data(settings)
     if settings.secret_key:
         return settings
     path = settings.data_dir / "secret.key"

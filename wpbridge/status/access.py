@@ -68,19 +68,36 @@ def _serializer(secret_key: str, kind: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=f"wpbridge status {kind} v1")
 
 
-def make_cookie(secret_key: str, kind: str, subject_id: int) -> str:
-    return _serializer(secret_key, kind).dumps([subject_id, secrets.token_urlsafe(16)])
+def make_cookie(secret_key: str, kind: str, subject_id: int, epoch: int = 0) -> str:
+    """A signed session cookie; a site's carries the site's session epoch, so raising the
+    epoch (:func:`revoke_sessions`) ends every session made before."""
+    return _serializer(secret_key, kind).dumps([subject_id, secrets.token_urlsafe(16), epoch])
 
 
 def read_cookie(secret_key: str, kind: str, value: str | None,
-                max_age: int = SESSION_TTL) -> tuple[int, str] | None:
+                max_age: int = SESSION_TTL) -> tuple[int, str, int] | None:
+    """(subject id, CSRF token, session epoch) of a valid cookie, else None."""
     if not value:
         return None
     try:
-        subject_id, csrf = _serializer(secret_key, kind).loads(value, max_age=max_age)
-        return int(subject_id), str(csrf)
+        subject_id, csrf, *epoch = _serializer(secret_key, kind).loads(value, max_age=max_age)
+        return int(subject_id), str(csrf), int(epoch[0]) if epoch else 0
     except (BadSignature, ValueError, TypeError):
         return None
+
+
+def revoke_sessions(conn, site_name: str | None = None) -> int:
+    """End every status-page session of one site (or of every site) at once; returns how
+    many sites. Embed URLs issued later work as before.
+
+    :raise AccessError: no site of that name.
+    """
+    t = Site.__table__.c
+    stmt = update(Site.__table__).values(session_epoch=t.session_epoch + 1)
+    count = conn.execute(stmt.where(t.name == site_name) if site_name else stmt).rowcount
+    if site_name and not count:
+        raise AccessError(f"no site named {site_name!r}; 'wpbridge site list' shows them")
+    return count
 
 
 def csrf_ok(session: Session, given: str | None) -> bool:

@@ -62,6 +62,20 @@ def revoke_token(name: str) -> None:
     click.echo(f"revoked {name}")
 
 
+@admin_command.command("revoke-sessions")
+@click.option("--site", "site_name", help="Only this site's sessions (default: every site's).")
+def revoke_sessions(site_name: str | None) -> None:
+    """End the status-page sessions (the 8-hour cookies) of one site or of all at once.
+    wp-admin opens the page again with a fresh link; agency cookies end with revoke-token."""
+    _, engine = _engine()
+    with engine.begin() as conn:
+        try:
+            count = access.revoke_sessions(conn, sites.normalise_domain(site_name) if site_name else None)
+        except (sites.SiteError, access.AccessError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"status-page sessions ended for {site_name or f'{count} site(s)'}")
+
+
 @admin_command.command("site")
 @click.argument("name")
 @click.option("--contact", help="Alert and report addresses, comma-separated ('' clears).")

@@ -119,10 +119,10 @@ def _site_access(name: str):
     except SiteError:
         return None, _denied("There is no such status page.", 404)
     with bridge.engine.connect() as conn:
-        site = conn.execute(select(Site.id, Site.name).where(Site.name == name)).first()
+        site = conn.execute(select(Site.id, Site.name, Site.session_epoch).where(Site.name == name)).first()
     found = access.read_cookie(bridge.settings.secret_key, "site",
                                request.cookies.get(access.SITE_COOKIE), _ttl())
-    if site is not None and found and found[0] == site.id:
+    if site is not None and found and found[0] == site.id and found[2] == site.session_epoch:
         return site, access.Session(site.id, None, found[1])
     admin = _admin_session()
     if admin is None:
@@ -175,14 +175,16 @@ def embed(token: str):
     bridge = _bridge()
     with bridge.engine.begin() as conn:
         site_id = access.redeem_embed_token(conn, token, utcnow())
-        name = conn.execute(select(Site.name).where(Site.id == site_id)).scalar() if site_id else None
-    if name is None:
+        row = conn.execute(select(Site.name, Site.session_epoch).where(Site.id == site_id)).first() \
+            if site_id else None
+    if row is None:
         return _denied("This link was used already or has expired (links last five minutes "
                        "and work once). Reload the page in wp-admin for a new one.")
     view = "widget" if request.args.get("view") == "widget" else ""
-    resp = redirect(_site_path(name) + view, 303)
-    _cookie(resp, access.SITE_COOKIE, access.make_cookie(bridge.settings.secret_key, "site", site_id),
-            _site_path(name), cross_site=True)
+    resp = redirect(_site_path(row.name) + view, 303)
+    _cookie(resp, access.SITE_COOKIE,
+            access.make_cookie(bridge.settings.secret_key, "site", site_id, row.session_epoch),
+            _site_path(row.name), cross_site=True)
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["Cache-Control"] = "no-store"
     return resp
