@@ -673,7 +673,8 @@ def test_plain_auth_from_loopback_when_enabled(app, site, settings, engine, tls_
 
 
 @sqlite_only
-def test_trusted_loopback_site_submits_without_auth(app, site, settings, engine, tls_files):
+def test_trusted_loopback_site_submits_without_auth(app, settings, engine, tls_files):
+    site = make_site(app, settings, from_policy="refuse")
     with running(settings, engine, tls_files, smtp_trusted_loopback_site=site.name) as listener:
         client = connect(listener.port)
         client.ehlo()
