@@ -130,20 +130,22 @@ def _first_site(session, settings, name: str | None, domains: tuple[str, ...], u
     click.echo("")
 
 
-def _sender_banner(session) -> None:
-    """Which From domains each site may use, and how to add one."""
+def _senders_line(site) -> str:
+    """Which From domains a site may use, what happens to others, and how to add one."""
     from wpbridge.ingest.sender import default_sender
 
+    domains = [d.domain for d in site.domains]
+    other = (f"other senders become {default_sender(site.default_from, domains)} (original in "
+             "Reply-To)" if site.from_policy == "rewrite" else "other senders are refused")
+    return (f"Site {site.name} may send From: {', '.join(domains)}"
+            f"{' and their subdomains' if site.subdomains else ' (exactly)'}; {other}. Add a domain: "
+            f"wpbridge site domains add {site.name} DOMAIN; change this: wpbridge site senders {site.name}")
+
+
+def _sender_banner(session) -> None:
     listed = sites.all_sites(session)
     for s in listed[:5]:
-        auth = sites.SiteAuth(id=s.id, name=s.name, key_id="", secret="", hourly_quota=None,
-                              daily_quota=None, domains=frozenset(d.domain for d in s.domains),
-                              default_from=s.default_from)
-        domains = ", ".join(sorted(auth.domains)) + (" (and their subdomains)" if s.subdomains else "")
-        other = (f"other senders become {default_sender(auth)}" if s.from_policy == "rewrite"
-                 else "other senders are refused")
-        click.echo(f"Site {s.name} may send From: {domains}; {other}. Add one: "
-                   f"wpbridge site domains add {s.name} DOMAIN", err=True)
+        click.echo(_senders_line(s), err=True)
     if len(listed) > 5:
         click.echo(f"... and {len(listed) - 5} more sites: wpbridge site list", err=True)
 
@@ -330,6 +332,20 @@ def domains_add(name, domains) -> None:
     """Allow a site to send from more domains."""
     site = _site_op(sites.add_domains, name, list(domains))
     click.echo(f"{site.name}: {', '.join(d.domain for d in site.domains)}")
+
+
+@site_group.command("senders")
+@click.argument("name")
+@click.option("--from-policy", type=click.Choice(["rewrite", "refuse"]),
+              help="A From outside the sending domains: rewrite it to the default sender "
+                   "(original to Reply-To), or refuse the message.")
+@click.option("--default-from", metavar="ADDRESS",
+              help="The sender a rewritten From gets (\"\": wordpress@<first sending domain>).")
+@click.option("--subdomains/--exact-domains", default=None,
+              help="Whether a sending domain also covers its subdomains (not those another site has).")
+def site_senders(name, from_policy, default_from, subdomains) -> None:
+    """Show or set what a site may send as: its From policy, default sender and subdomains."""
+    click.echo(_senders_line(_site_op(sites.set_senders, name, from_policy, default_from, subdomains)))
 
 
 @site_group.command("rotate-secret")

@@ -32,9 +32,10 @@ from wpbridge.sites import SiteAuth
 POLICIES = ("rewrite", "refuse")
 
 
-def default_sender(site: SiteAuth) -> str:
-    """The address a rewritten From gets."""
-    return site.default_from or f"wordpress@{min(site.domains)}"
+def default_sender(default_from: str | None, domains) -> str:
+    """The address a rewritten From gets: the site's ``default_from``, or wordpress@ its
+    first sending domain."""
+    return default_from or f"wordpress@{min(domains)}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -134,7 +135,7 @@ def check_sender(site: SiteAuth, sub: Submission, where: str = "") -> bool:
 
 
 def _rewrite(site, sub, head, body, fields, authors, from_, sender_, envelope) -> None:
-    new = default_sender(site)
+    new = default_sender(site.default_from, site.domains)
     lines = head.split(b"\r\n")
     out: list[bytes] = []
     extra: list[tuple[str, str]] = []

@@ -117,7 +117,8 @@ def _site_access(name: str):
     except SiteError:
         return None, _denied("There is no such status page.", 404)
     with bridge.engine.connect() as conn:
-        site = conn.execute(select(Site.id, Site.name).where(Site.name == name)).first()
+        site = conn.execute(select(Site.id, Site.name, Site.last_rewritten_from)
+                            .where(Site.name == name)).first()
     found = access.read_cookie(bridge.settings.secret_key, "site",
                                request.cookies.get(access.SITE_COOKIE), _ttl())
     if site is not None and found and found[0] == site.id:
