@@ -15,24 +15,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('sites') as batch:
-        batch.add_column(sa.Column('from_policy', sa.String(16), nullable=False,
-                                   server_default='rewrite'))
-        batch.add_column(sa.Column('default_from', sa.String(320), nullable=True))
-        batch.add_column(sa.Column('subdomains', sa.Boolean(), nullable=False,
-                                   server_default=sa.true()))
-        batch.add_column(sa.Column('last_rewritten_from', sa.String(320), nullable=True))
-    with op.batch_alter_table('stats') as batch:
-        batch.add_column(sa.Column('rewritten', sa.Integer(), nullable=True, server_default='0'))
-    with op.batch_alter_table('site_status_settings') as batch:
-        batch.add_column(sa.Column('reported_origins', sa.JSON(), nullable=True))
+    # Plain ADD COLUMN, never a batch copy: on SQLite that drops and re-creates the table, and
+    # with foreign keys on, dropping sites would cascade to every site's rows.
+    op.add_column('sites', sa.Column('from_policy', sa.String(16), nullable=False,
+                                     server_default='rewrite'))
+    op.add_column('sites', sa.Column('default_from', sa.String(320), nullable=True))
+    op.add_column('sites', sa.Column('subdomains', sa.Boolean(), nullable=False,
+                                     server_default=sa.true()))
+    op.add_column('sites', sa.Column('last_rewritten_from', sa.String(320), nullable=True))
+    op.add_column('stats', sa.Column('rewritten', sa.Integer(), nullable=True, server_default='0'))
+    op.add_column('site_status_settings', sa.Column('reported_origins', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('site_status_settings') as batch:
-        batch.drop_column('reported_origins')
-    with op.batch_alter_table('stats') as batch:
-        batch.drop_column('rewritten')
-    with op.batch_alter_table('sites') as batch:
-        for name in ('last_rewritten_from', 'subdomains', 'default_from', 'from_policy'):
-            batch.drop_column(name)
+    op.drop_column('site_status_settings', 'reported_origins')
+    op.drop_column('stats', 'rewritten')
+    for name in ('last_rewritten_from', 'subdomains', 'default_from', 'from_policy'):
+        op.drop_column('sites', name)
