@@ -129,49 +129,48 @@ def check_sender(site: SiteAuth, sub: Submission, where: str = "") -> bool:
         if foreign_sender:
             raise _refusal(site, where + "headers.Sender", foreign_sender[0])
         raise _refusal(site, where + "envelope.from", sub.mail_from)
-    _rewrite(site, sub, head, body, fields, authors, bool(foreign_from), bool(foreign_sender),
+    _rewrite(site, sub, head, body, fields, authors, bool(foreign_from), foreign_sender,
              foreign_envelope)
     return True
 
 
 def _rewrite(site, sub, head, body, fields, authors, from_, sender_, envelope) -> None:
+    """Put the site's default sender into From (original to Reply-To if there is none), drop
+    a foreign Sender, and replace a foreign envelope sender; in the bytes and the parsed view."""
     new = default_sender(site.default_from, site.domains)
     lines = head.split(b"\r\n")
-    out: list[bytes] = []
-    extra: list[tuple[str, str]] = []
     has_reply_to = any(f[0] == "reply-to" for f in fields)
-    spans = {start: (name, end) for name, _, start, end in fields}
+    replace: dict[int, tuple[int, list[tuple[str, str]]]] = {}  # first line -> (end, new fields)
+    for name, _, start, end in fields:
+        if name == "from" and from_:
+            display = next((n for n, _ in authors if n), "")
+            added = [("From", formataddr((display, new), charset="utf-8"))]
+            if not has_reply_to and _all_valid(authors):
+                added.append(("Reply-To", ", ".join(formataddr(b, charset="utf-8") for b in authors)))
+            replace[start] = (end, added)
+        elif name == "sender" and sender_:
+            replace[start] = (end, [])
+    out: list[bytes] = []
     i = 0
     while i < len(lines):
-        if i in spans:
-            name, end = spans[i]
-            if name == "from" and from_:
-                display = next((n for n, _ in authors if n), "")
-                out.append(b"From: " + formataddr((display, new), charset="utf-8").encode())
-                extra.append(("From", formataddr((display, new), charset="utf-8")))
-                original = ", ".join(formataddr(b, charset="utf-8") for b in authors)
-                if not has_reply_to and _all_valid(authors):
-                    out.append(b"Reply-To: " + original.encode())
-                    extra.append(("Reply-To", original))
-                i = end
-                continue
-            if name == "sender" and sender_:
-                i = end
-                continue
+        if i in replace:
+            end, added = replace[i]
+            out += [f"{k}: {v}".encode() for k, v in added]
+            for k, v in added:
+                sub.headers = {h: x for h, x in sub.headers.items() if h.lower() != k.lower()}
+                sub.headers[k] = v
+            i = end
+            continue
         out.append(lines[i])
         i += 1
-    sub.raw = b"\r\n".join(out) + b"\r\n\r\n" + body
-    if from_:
-        sub.from_header = dict(extra)["From"]
-    drop = {"from", "reply-to"} if from_ else set()
     if sender_:
-        drop.add("sender")
-    sub.headers = {k: v for k, v in sub.headers.items() if k.lower() not in drop}
-    sub.headers.update(extra)
-    original = next((a for _, a in authors), "") if from_ else sub.mail_from
+        sub.headers = {h: x for h, x in sub.headers.items() if h.lower() != "sender"}
+    sub.raw = b"\r\n".join(out) + b"\r\n\r\n" + body
+    sub.rewritten_from = (authors[0][1] if from_ else sub.mail_from if envelope else sender_[0])
+    if from_:
+        sub.from_header = sub.headers["From"]
     if envelope:
         sub.mail_from = new
-    sub.rewritten_from = original
 
 
 def _all_valid(boxes) -> bool:
