@@ -260,6 +260,14 @@ def test_an_unreachable_database_is_one_line(entry, tmp_path):
     assert "WPBRIDGE_DATABASE_URL" in stderr
 
 
+def test_an_unusable_database_url_is_one_line(entry, tmp_path):
+    env = _env(tmp_path / "mysql")
+    env["WPBRIDGE_DATABASE_URL"] = "mysql://shop:hunter2@127.0.0.1/shop"
+    code, stdout, stderr = _run(entry, ["site", "list"], env)
+    _check("site list (mysql)", code, stdout, stderr)
+    assert code == 1 and "'mysql' is not a database the bridge uses" in stderr and "hunter2" not in stderr
+
+
 def test_a_bad_setting_is_one_line(entry, tmp_path):
     env = _env(tmp_path / "bad")
     env["WPBRIDGE_HTTP_PORT"] = "eighty"

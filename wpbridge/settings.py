@@ -252,6 +252,10 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         for name, table in (file_values.get("sites") or {}).items() if table.get("webhooks")}
     values.update(overrides)
     values.setdefault("database_url", f"sqlite:///{(data_dir / 'wpbridge.db').resolve()}")
+    if not str(values["database_url"]).startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+        scheme = str(values["database_url"]).partition(":")[0]  # never echo a password
+        raise SettingsError(f"WPBRIDGE_DATABASE_URL: {scheme!r} is not a database the bridge "
+                            "uses; give sqlite:///PATH or postgresql://user@host/database")
     settings = Settings(data_dir=data_dir, **values)
     if providers and settings.default_provider not in providers:
         raise SettingsError(
