@@ -267,3 +267,19 @@ def test_envelope_and_dkim_follow_the_rewritten_from(settings, engine, sink):
     assert got.mail_from == "wordpress@example.com"
     assert str(got.message["From"]) == "Shop <wordpress@example.com>"
     assert [sig["d"] for sig in signatures(got.data)] == ["example.com"]
+
+
+def test_a_foreign_sender_header_is_dropped_under_rewrite(app, site):
+    raw = rfc5322(extra=b"Sender: agent@gmail.com\r\n")
+    resp = post(site, raw_payload(raw))
+    assert resp.status_code == 202
+    msg = stored(app, resp.json["id"])
+    h = headers_of(msg)
+    assert h["Sender"] is None and h["From"].addresses[0].addr_spec == "shop@example.com"
+    assert msg.mail_from == "shop@example.com"
+
+
+def test_a_batch_names_the_message_of_a_refused_sender(app, settings):
+    shop = make_site(app, settings, from_policy="refuse")
+    resp = shop.post("/api/v1/messages/batch", {"messages": [message(), message(**{"from": "x@gmail.com"})]})
+    assert resp.status_code == 422 and resp.json["error"]["field"] == "messages[1].from"
