@@ -135,6 +135,9 @@ class Settings:
     retention_interval: float = 600.0
     # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
     public_url: str = ""
+    # The site 'wpbridge serve' creates if it is missing (its --site and --domain).
+    first_site: str = ""
+    first_site_domains: tuple[str, ...] = ()
 
     @property
     def outbox_dir(self) -> Path:
@@ -261,6 +264,10 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         for name, table in (file_values.get("sites") or {}).items() if table.get("webhooks")}
     values.update(overrides)
     values.setdefault("database_url", f"sqlite:///{(data_dir / 'wpbridge.db').resolve()}")
+    if not str(values["database_url"]).startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+        scheme = str(values["database_url"]).partition(":")[0]  # never echo a password
+        raise SettingsError(f"WPBRIDGE_DATABASE_URL: {scheme!r} is not a database the bridge "
+                            "uses; give sqlite:///PATH or postgresql://user@host/database")
     settings = Settings(data_dir=data_dir, **values)
     if providers and settings.default_provider not in providers:
         raise SettingsError(
@@ -289,7 +296,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
             return int(raw)
         if name in _FLOAT:
             return float(raw)
-        if name == "bounce_domains":
+        if name in ("bounce_domains", "first_site_domains"):
             items = raw if isinstance(raw, list) else str(raw).split(",")
             return tuple(d.strip().lower() for d in items if d.strip())
         if name == "trusted_proxies":

@@ -15,9 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('site_status_settings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('thresholds', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('weekly_summary_to', sa.Text(), nullable=True))
+    # Plain ADD COLUMN (no batch copy of the table on SQLite).
+    op.add_column('site_status_settings', sa.Column('thresholds', sa.JSON(), nullable=True))
+    op.add_column('site_status_settings', sa.Column('weekly_summary_to', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
