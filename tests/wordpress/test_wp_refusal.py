@@ -55,6 +55,7 @@ def test_a_422_returns_false_fires_wp_mail_failed_and_spools_nothing(refusing):
     assert failure["data"]["wpbridge_error"]["code"] == "sender_domain"
     assert failure["data"]["wpbridge_error"]["field"] == "from"
     assert "example.org is not one of this site's sending domains" in failure["message"]
+    assert "from: " in failure["message"], "the admin sees which field was refused"
     assert "wpbridge site domains add" in failure["message"], "the fix travels with the error"
     assert failure["data"]["subject"] == subject
     state = env.wp.driver("state")

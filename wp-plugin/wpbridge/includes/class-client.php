@@ -201,6 +201,10 @@ final class Response {
 		$error = $this->data['error'] ?? null;
 		if ( is_array( $error ) && ! empty( $error['message'] ) ) {
 			$message = (string) $error['message'];
+			if ( ! empty( $error['field'] ) ) {
+				// Name the field the bridge refused, so the admin knows which address is at fault.
+				$message = $error['field'] . ': ' . $message;
+			}
 			if ( ! empty( $error['fix'] ) ) {
 				$message .= ' (' . $error['fix'] . ')';
 			}
