@@ -48,6 +48,7 @@ class ReportType(StrEnum):
     DSN = "dsn"                # a delivery report: RFC 3464, a provider's, or an MTA's own text
     ARF = "arf"                # a complaint (feedback) report
     AUTOREPLY = "autoreply"    # an automatic answer from a person's mailbox
+    DELAYED = "delayed"        # a warning that delivery is late and still being tried: no bounce
     NOT_BOUNCE = "not-bounce"  # ordinary mail
     UNKNOWN = "unknown"        # looks like a bounce, but names no recipient that could be found
 
@@ -170,21 +171,22 @@ def _settle(reason: Reason, status: str | None, by_status: Reason | None, comman
             texts: Sequence[str]) -> Reason:
     """Weigh what the text says against the SMTP command it answered and the status code.
 
-    Only RCPT TO asks a server about an address, so "no such user" is taken at its word
-    when it answered RCPT TO, when the status code agrees (X.1.1), when the server is known
-    to answer so after DATA, or when the report gives no code to weigh it against. A hard
-    status code that says something else (X.1.6 moved) wins. Otherwise (after DATA, or
-    under a status code that is not about the address: X.0.0, X.2.1, X.7.1) it is the
-    recipient's filter speaking. A reporting MTA that looked in its own directory knows.
-    Refusals while connecting are about the sending host, and at MAIL FROM about the sender.
+    Words about the recipient's existence ("no such user", "user unknown") beat a generic
+    status code (X.0.0, X.2.1, X.5.0, X.7.1: servers send those with anything): the address
+    is dead. Two things overrule them. A hard status code that says something else (X.1.6
+    moved) wins. And a refusal that answered DATA, after the server had accepted the address
+    at RCPT TO, is the recipient's own filter or forwarding speaking (``filtered``): no
+    proof that the mailbox is gone, unless the status code says so too (X.1.1) or the
+    server is known to check addresses only after DATA. Refusals while connecting are about the sending host, and at MAIL FROM
+    about the sender.
     """
     if reason is Reason.USER_UNKNOWN:
-        if by_status is Reason.USER_UNKNOWN or command in ("rcpt to", "local") or \
+        if by_status is reason or command in ("rcpt to", "local") or \
                 any(USER_UNKNOWN_AFTER_DATA.search(t) for t in texts if t):
             return reason
         if by_status is not None and group_for(by_status) is Group.HARD:
             return by_status
-        if command == "data" or (status and command is None):
+        if command == "data":
             return Reason.FILTERED
     return _BY_COMMAND.get(command, {}).get(reason, reason) if command else reason
 
