@@ -150,14 +150,21 @@ def _command(texts: Iterable[str]) -> str | None:
 
 def _reason(code: int | None, status: str | None, texts: Sequence[str],
             hints: Sequence[str] = (), delayed: bool = False, command: str | None = None) -> Reason:
-    """The reason for one failure. ``texts`` are folded diagnostics, most specific first;
-    ``hints`` are folded report texts (preamble, subject) consulted only after the codes."""
+    """The reason for one failure. ``texts`` are folded diagnostics, most specific first
+    (the DSN's Diagnostic-Code, then the human-readable lines about the recipient);
+    ``hints`` are folded report texts (preamble, subject) consulted only after the codes.
+
+    Order: what the server said (the first text) beats the status code, and a telling
+    status code beats the human-readable part, which reporting MTAs write in their own,
+    looser words."""
     if (status or "").startswith("2") or (code is not None and 200 <= code < 300):
         return Reason.DELIVERED
-    reason = _first_match(SPECIFIC, texts)
+    reason = _first_match(SPECIFIC, texts[:1])
     by_status, weak = reason_for_status(status) if status else (None, False)
     if reason is None and by_status is not None and not weak:
         reason = by_status
+    if reason is None:
+        reason = _first_match(SPECIFIC, texts[1:])
     if reason is None:
         reason = _first_match(GENERIC, texts) or by_status
     if reason is None:
@@ -427,6 +434,8 @@ def _result(address: str | None, status: str | None, code: int | None, diagnosti
     if reason is Reason.OTHER and address:
         reason = RECIPIENT_DOMAINS.get(address.rpartition("@")[2], reason)
     group = group_for(reason, is_permanent(code, status, default=not delayed))
+    if delayed and group is Group.HARD:  # a temporary Action is never a hard bounce
+        group = Group.SOFT
     return RecipientResult(address=address, status=status, group=group,
                            reason=reason, code=code, diagnostic=_one_line(diagnostic))
 
@@ -453,10 +462,18 @@ def _numbers(status_field: str | None, texts: Sequence[str]) -> tuple[int | None
 # ---------------------------------------------------------------------------------------
 # parse
 
+_RAW_SUBJECT = re.compile(rb"^subject:[ \t]*(.*)$", re.I | re.M)
+
+
 def parse(raw: bytes) -> BounceReport:
     """Parse one message (as received, RFC 5322 bytes) into a report."""
     # One line ending: over SMTP it is CRLF, in mailbox files LF; the rules read lines.
-    msg = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=compat32)
+    raw = raw.replace(b"\r\n", b"\n")
+    msg = email.message_from_bytes(raw, policy=compat32)
+    if "\ufffd" in str(msg.get("subject", "")):  # raw 8-bit UTF-8: the parser lost it
+        m = _RAW_SUBJECT.search(raw[:raw.find(b"\n\n")])
+        if m:
+            msg.replace_header("subject", m.group(1).decode("utf-8", "replace"))
     parts = _Parts()
     _collect(msg, parts)
     if not parts.texts and parts.html:
@@ -470,7 +487,8 @@ def parse(raw: bytes) -> BounceReport:
 
     if not parts.feedback:  # a feedback report sent as plain text
         parts.feedback = [t for t in parts.texts if _FEEDBACK_TEXT.search(t)]
-    if parts.feedback or _looks_like_complaint(msg, original):
+    if parts.feedback or msg.get_param("report-type") == "feedback-report" or \
+            _looks_like_complaint(msg, original):
         return _parse_feedback(parts, original, message_id)
     provider = _parse_provider_json(body)
     if provider is not None:
@@ -486,7 +504,8 @@ def parse(raw: bytes) -> BounceReport:
     dsn_text = parts.dsn or [t for t in parts.texts if _DSN_TEXT.search(t)]
     recipients = _parse_dsn(dsn_text, by_address, hints)
     if recipients:
-        return BounceReport(ReportType.DSN, tuple(recipients), original_message_id=message_id)
+        kind = ReportType.DELAYED if _only_delayed(dsn_text) else ReportType.DSN
+        return BounceReport(kind, tuple(recipients), original_message_id=message_id)
 
     strong = _looks_like_bounce(msg, strong_only=True)
     if not strong and _looks_like_autoreply(msg, body):
@@ -498,27 +517,41 @@ def parse(raw: bytes) -> BounceReport:
     if failed:
         blocks = [next((b for b in blocks if b.address == a), _Block(a)) for a in failed]
     if not blocks:
-        blocks = [_Block(a) for a in _header_addresses(original, ("to", "cc"))]
+        blocks = [_Block(a) for a in _header_addresses(original, formats.ORIGINAL_RECIPIENT)]
     if not blocks:
-        return BounceReport(ReportType.UNKNOWN, original_message_id=message_id)
+        # Mail from a person that only talks about a failed delivery names no one.
+        kind = ReportType.UNKNOWN if strong else ReportType.NOT_BOUNCE
+        return BounceReport(kind, original_message_id=message_id)
     delayed = bool(formats.DELAYED.search(subject) or formats.DELAYED.search(preamble))
+    if delayed and not formats.PERMANENT.search(report_text):
+        kind = ReportType.DELAYED
+    else:
+        kind = ReportType.DSN
     results = []
     for block in blocks:
         text = "\n".join(block.lines) or report_text
         code, status = _numbers(None, [text, preamble])
         results.append(_result(block.address, status, code, text, [text], hints, delayed))
-    return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)
+    return BounceReport(kind, tuple(results), original_message_id=message_id)
+
+
+def _only_delayed(texts: Sequence[str]) -> bool:
+    """Whether every recipient record of the delivery-status parts says Action: delayed."""
+    actions = [r.get("action", "").strip().lower() for t in texts for r in _fields(t)
+               if {"final-recipient", "original-recipient"} & r.keys()]
+    return bool(actions) and all(a == "delayed" for a in actions)
 
 
 def _decoded_header(msg: Message | None, name: str) -> str:
     if msg is None or msg.get(name) is None:
         return ""
+    value = str(msg.get(name))
     try:
-        words = email.header.decode_header(str(msg.get(name)))
+        words = email.header.decode_header(value)
         return "".join(w.decode(c or "utf-8", errors="replace") if isinstance(w, bytes) else w
                        for w, c in words).strip()
     except (LookupError, ValueError, email.errors.MessageError):
-        return str(msg.get(name))
+        return value
 
 
 def _original_message_id(original: Message | None) -> str | None:

@@ -157,7 +157,7 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"this account is protected by", r"delivery not authori[sz]ed",
     )),
     (Reason.BLOCKED, (
-        r"block ?list", r"black ?list", r"deny ?list", r"\bdnsbl\b", r"\brbl\b", r"\burbl\b",
+        r"block ?list", r"black ?list", r"liste noire", r"schwarze liste", r"deny ?list", r"\bdnsbl\b", r"\brbl\b", r"\burbl\b",
         r"spamhaus", r"spamcop", r"barracuda ?central", r"sorbs", r"abuseat", r"uceprotect",
         r"(?<!not )listed (?:at|in|on|by)", r"blocked (?:using|by|because|for|due|from|-)",
         r"is blocked",

@@ -81,6 +81,14 @@ NOT_A_RECIPIENT_LINE = re.compile(
     r"reporting-mta|received-from-mta|arrival-date|x-postfix-sender|received|date|"
     r"original-envelope-id|subject|x-[\w-]*(?:id|sender)):", re.I)
 
+# A bounce's own words that delivery has failed for good: a delay warning never says so.
+PERMANENT = re.compile(r"permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|"
+                       r"(?:i'?ve|has been|have) given up|could not be delivered to one or more|"
+                       r"this is a permanent", re.I)
+
+# Where the returned message says whom it was for, when the report names no one.
+ORIGINAL_RECIPIENT = ("x-original-to", "delivered-to", "envelope-to", "to", "cc")
+
 # Warnings that delivery is late but still being tried (subject or preamble).
 DELAYED = re.compile(r"\bdelay|will (?:continue|keep) (?:to )?(?:retry|try)|still being retried|"
                      r"warning: could not|temporary failure report|is kept in the queue", re.I)
@@ -134,16 +142,29 @@ AUTOREPLY_HINT_HEADERS = (
     ("auto-submitted", re.compile(r"^\s*auto-", re.I)),
     ("x-ms-exchange-inbox-rules-loop", re.compile(r".", re.I)),
 )
+# Subjects and bodies of out-of-office answers in the languages WordPress shops write in:
+# en, de, fr, es, it, nl, pt, ja.
 AUTOREPLY_SUBJECT = re.compile(
-    r"auto(?:matic|matische)?[- _]?(?:reply|replied|response|answer|antwort)|autoreply|"
-    r"out of (?:the )?office|vacation|away (?:from|until)|abwesen|réponse automatique|"
-    r"respuesta automática|risposta automatica|automatisch antwoord|自動返信|不在", re.I)
+    r"auto(?:matic|matische|matisch)?[- _]?(?:reply|replied|response|answer|antwort|antwoord)|"
+    r"autoreply|out of (?:the )?office|vacation|away (?:from|until)|abwesen|urlaub|"
+    r"nicht im büro|r[ée]ponse automatique|absen(?:t|te|ce) du bureau|message d'absence|"
+    r"respuesta autom[áa]tica|fuera de (?:la )?oficina|ausente|risposta automatica|"
+    r"fuori (?:sede|ufficio)|assente|automatisch antwoord|afwezig|niet op kantoor|"
+    r"resposta autom[áa]tica|fora do escrit[óo]rio|aus[êe]ncia|自動返信|自動応答|不在", re.I)
 AUTOREPLY_BODY = re.compile(
     r"(?:i am|i'?m|i will be) (?:currently |now )?(?:out of (?:the )?office|away|on (?:vacation|"
     r"holiday|leave)|"
     r"traveling|travelling|not in the office)|"
     r"(?:return|back) (?:to the office )?on|limited access to (?:e-?mail|my mail)|"
-    r"will (?:respond|reply|get back to you) (?:to you )?(?:upon|when|as soon)", re.I)
+    r"will (?:respond|reply|get back to you) (?:to you )?(?:upon|when|as soon)|"
+    r"nicht im büro|im urlaub|abwesend|keinen zugriff auf (?:meine )?e-?mails|wieder erreichbar|"
+    r"je suis (?:absente?|en cong[ée]s?)|d[èe]s mon retour|acc[èe]s limit[ée]|"
+    r"fuera de la oficina|estoy de vacaciones|a mi regreso|"
+    r"fuori (?:sede|ufficio)|sono in ferie|al mio rientro|accesso limitato|"
+    r"ik ben (?:afwezig|op vakantie|met vakantie)|weer bereikbaar|"
+    r"fora do escrit[óo]rio|estou (?:de f[ée]rias|ausente)|assim que (?:voltar|regressar)|"
+    r"quando regressar|"
+    r"不在にして|休暇中|戻り次第", re.I)
 
 # Complaint reports that are not RFC 5965 multipart/report (older feedback loops).
 COMPLAINT_SUBJECT = re.compile(

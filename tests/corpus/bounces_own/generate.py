@@ -929,6 +929,42 @@ Weekly offers.
         add("autoreply", autoreply(sender, subject, body, headers, lang),
             [(sender.split("<")[1].rstrip(">"), "", "vacation", False)])
 
+    # ---- More documented wordings: Sendmail's unknown host, Exim's null MX, Google Groups
+    add("sendmail", sendmail([("jo@nonexistent.example", "5.1.2", "550 5.1.2 <jo@nonexistent.example>... Host unknown (Name server: nonexistent.example: host not found)", "")]),
+        [("jo@nonexistent.example", "5.1.2", "hostunknown", True)])
+    add("exim", exim([("kit@parked.example", "an MX or SRV record indicated no SMTP service")]),
+        [("kit@parked.example", "", "notaccept", True)])
+    add("exim", exim([("lia@example.edu", "host mx.example.edu [192.0.2.34]\n    SMTP error from remote mail server after end of data:\n    552 5.6.0 Headers too large (32768 max)")]),
+        [("lia@example.edu", "5.6.0", "contenterror", False)])
+    add("googlegroups", f"""
+From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: {VERP}
+Subject: Address not found
+Date: {DATE}
+Auto-Submitted: auto-replied
+X-Failed-Recipients: shop-team@googlegroups.com
+Content-Type: text/plain; charset=UTF-8
+
+Hello shop@shop.example,
+
+We're writing to let you know that the group you tried to contact (shop-team) may not exist, or you may not have permission to post messages to the group. A few more details on why you weren't able to post:
+
+ * You might have spelled or formatted the group name incorrectly.
+ * The owner of the group may have removed this group.
+ * You may need to join the group before receiving permission to post.
+ * This group may not be open to posting.
+
+If you have questions related to this or any other Google Group, visit the Help Center at https://groups.google.com/support/.
+
+Thanks,
+
+Google Groups
+""", [("shop-team@googlegroups.com", "", "rejected", False)])
+    add("rfc3464", rfc3464("mx.example.org", "Mail Delivery System", "MAILER-DAEMON@mx.example.org", "Delivery Status Notification (Failure)",
+                           "Delivery to the following recipient failed permanently:\n\n       mo@example.org\n\nThe remote server said the connection was refused.",
+                           [("mo@example.org", "failed", "5.4.1", "Unable to connect to mx.example.org: connection refused")]),
+        [("mo@example.org", "5.4.1", "networkerror", False)])
+
     # ---- Not bounces: a customer writing about an undelivered parcel, and a plain reply
     add("notbounce", f"""
 From: Hanna Berg <hanna@example.com>
