@@ -896,13 +896,14 @@ def woocommerce(corpus: Corpus) -> None:
         SITES["es"],
         "customer_completed_order",
         WC_SUBJECTS["customer_completed_order"]["es"],
-        B,
+        T,
         context=SMTP,
         extra_headers=[("List-Unsubscribe", "<https://tiendasol.es/baja/?e=x>")],
         name="wc-smtp-list-unsubscribe-es",
-        label=B,
-        note="a receipt through the SMTP door with no context but a List-Unsubscribe header: with "
-        "nothing above them, explicit headers win (the order of trust)",
+        label=T,
+        note="a receipt through the SMTP door with no context but a List-Unsubscribe header: "
+        "the order with its totals outweighs a List-Unsubscribe (issue 16: weak bulk cues never "
+        "outweigh strong transactional ones)",
     )
     # WooCommerce extensions: ids outside core.
     for email_id, category, lang, subject in (
