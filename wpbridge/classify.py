@@ -180,7 +180,7 @@ ADMIN_SUBJECT_WEIGHT = 1
 # (a total word or two amounts). Words in the languages WooCommerce, Easy Digital Downloads
 # and MemberPress ship; numbers and currency signs are the same everywhere.
 _ORDER_NUMBER = re.compile(
-    r"(?:order|bestellung|commande|pedido|bestelling|ordine|encomenda|注文|payment|purchase|"
+    r"(?<![a-z])(?:order|bestellung|commande|pedido|bestelling|ordine|encomenda|注文|payment|purchase|"
     r"zahlung|paiement|pago|betaling|pagamento|receipt|invoice|rechnung|facture|factura|"
     r"factuur|fattura|fatura|transaction|transaktion)"
     r"[^<>\n\d]{0,24}?(?:#|n[°ºo]\.?|no\.|nr\.?|id|number|nummer|número|numero|番号)?\s*[:#]?\s*"
@@ -195,10 +195,25 @@ ORDER_WEIGHT = 5
 # WooCommerce's email template (email-header.php): its mail, transactional or to the staff.
 WOOCOMMERCE_TEMPLATE = (b'id="template_container"', b'id="body_content_inner"')
 WOOCOMMERCE_TEMPLATE_WEIGHT = 2
+# Account mail in its own words: the recipient's account, password, enrolment. Counted once.
+_ACCOUNT = re.compile(
+    r"your account|your password|log ?in to your|set your password|you have been enrolled|"
+    r"dein(?:em)? (?:kunden)?konto|dein passwort|eingeschrieben|votre compte|votre mot de passe|"
+    r"tu cuenta|tu contraseña|te has inscrito|je account|je wachtwoord|il tuo account|"
+    r"la tua password|sua conta|sua senha|アカウント|パスワード", re.I)
+ACCOUNT_WEIGHT = 2
+# A double opt-in asks the one person who signed up to confirm: no mailing does. Counted once.
+_CONFIRM_SUBSCRIPTION = re.compile(
+    r"confirm (?:your )?(?:subscription|sign-?up|e-?mail address)|please confirm|"
+    r"best[äa]tige (?:deine|ihre|die) (?:anmeldung|e-?mail|registrierung)|anmeldung best[äa]tigen|"
+    r"confirme[rz] votre (?:inscription|abonnement|adresse)|confirma tu (?:suscripci[óo]n|correo)|"
+    r"bevestig je (?:inschrijving|aanmelding|e-?mailadres)|conferma (?:la tua )?iscrizione|"
+    r"confirme (?:sua|a sua) inscri[çc][ãa]o|購読を確認|登録を確認", re.I)
+CONFIRM_WEIGHT = 3
 # Marketing words, weak and counted once.
 _MARKETING = re.compile(
     r"\d\s?% (?:off|rabatt|de (?:r[ée]duction|descuento|desconto)|korting|sconto)|"
-    r"newsletter|coupon|promo(?:code|tion)?\b|black friday|cyber monday|flash sale|"
+    r"coupon|promo(?:code|tion)?\b|black friday|cyber monday|flash sale|"
     r"\bsale\b|soldes|rebajas|saldi|uitverkoop|liquidação|gutschein|sonderangebot|"
     r"セール|クーポン", re.I)
 MARKETING_WEIGHT = 1
@@ -393,9 +408,11 @@ class _Facts:
             raw = self._body or b""
             if isinstance(raw, str):
                 return raw.lower()
-            if b"ase64" not in raw and "base64" not in \
-                    str(self.headers.get("content-transfer-encoding", "")).lower():
-                return self.body.decode("utf-8", "replace")
+            cte = str(self.headers.get("content-transfer-encoding", "")).lower()
+            if b"uoted-printable" in raw or "quoted-printable" in cte:
+                raw = quopri.decodestring(raw)
+            if b"ase64" not in raw and "base64" not in cte:
+                return raw.decode("utf-8", "replace").lower()
             if "base64" in str(self.headers.get("content-transfer-encoding", "")).lower():
                 raw = _unbase64(raw)
             else:
@@ -565,6 +582,10 @@ def _cues(facts: _Facts) -> list[Cue]:
         if any(m in body for m in WOOCOMMERCE_TEMPLATE):
             cues.append((NOT_BULK, "body: WooCommerce email template",
                          WOOCOMMERCE_TEMPLATE_WEIGHT))
+        if _CONFIRM_SUBSCRIPTION.search(text):
+            cues.append((TRANSACTIONAL, "body: a request to confirm a subscription", CONFIRM_WEIGHT))
+        if _ACCOUNT.search(text):
+            cues.append((TRANSACTIONAL, "body: account or password words", ACCOUNT_WEIGHT))
         if not automatic and _MARKETING.search(text):
             cues.append((BULK, "body: marketing words", MARKETING_WEIGHT))
     staff = _to_staff(facts)
