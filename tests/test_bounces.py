@@ -86,6 +86,13 @@ REPLIES = [
     (550, "5.7.1", "Our system has detected that this message is not RFC 5322 compliant.",
      Group.BLOCK, Reason.CONTENT),
     (503, "5.5.1", "Error: need MAIL command", Group.BLOCK, Reason.PROTOCOL),
+    # Words about the recipient's existence beat a generic status code (issue 16).
+    (550, "5.7.1", "<jane@example.com>... User unknown", Group.HARD, Reason.USER_UNKNOWN),
+    (550, "5.2.1", "<jane@example.com>... User Unknown", Group.HARD, Reason.USER_UNKNOWN),
+    (550, "5.5.0", "Requested action not taken: mailbox unavailable, no such user here", Group.HARD,
+     Reason.USER_UNKNOWN),
+    (550, "5.7.1", "Service refuse. Votre adresse IP est listee sur une liste noire", Group.BLOCK,
+     Reason.BLOCKED),
     (250, "2.0.0", "OK: queued as 4ABC1234", Group.DELIVERED, Reason.DELIVERED),
     (554, None, "Transaction failed", Group.SOFT, Reason.SYSTEM_ERROR),
     (550, None, "", Group.SOFT, Reason.OTHER),
@@ -363,6 +370,68 @@ def test_a_vacation_subject_alone_is_no_auto_reply():
         Here they are.
         """))
     assert report.type is ReportType.NOT_BOUNCE
+
+
+DELAY = eml("""
+    From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+    To: b+token@bounce.shop.example
+    Subject: Delayed Mail (still being retried)
+    MIME-Version: 1.0
+    Content-Type: multipart/report; report-type=delivery-status; boundary="D"
+
+    --D
+    Content-Type: text/plain
+
+    Your message could not be delivered for more than 4 hour(s).
+    It will be retried until it is 5 day(s) old.
+
+    --D
+    Content-Type: message/delivery-status
+
+    Reporting-MTA: dns; mx.example.net
+
+    Final-Recipient: rfc822; jane@example.com
+    Action: delayed
+    Status: 4.1.1
+    Diagnostic-Code: smtp; 450 4.1.1 <jane@example.com>: Recipient address rejected: User unknown
+
+    --D--
+    """)
+
+
+def test_a_delay_notice_is_no_bounce_and_never_hard():
+    report = parse(DELAY)
+    assert report.type is ReportType.DELAYED
+    assert [(r.address, r.group) for r in report.recipients] == [("jane@example.com", Group.SOFT)]
+
+
+def test_out_of_office_in_several_languages():
+    for subject, body in (("Abwesenheitsnotiz: Ihre Bestellung", "Ich bin bis Montag nicht im Büro."),
+                          ("Réponse automatique", "Je suis absent jusqu'au 18 mars."),
+                          ("Respuesta automática", "Estoy fuera de la oficina hasta el lunes."),
+                          ("自動応答", "3月18日まで不在にしております。")):
+        raw = (f"From: Jane <jane@example.com>\r\nTo: shop@shop.example\r\nSubject: {subject}\r\n"
+               f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").encode()
+        report = parse(raw)
+        assert report.type is ReportType.AUTOREPLY, subject
+        assert [(r.address, r.group) for r in report.recipients] == [("jane@example.com", Group.AUTOREPLY)]
+
+
+def test_a_feedback_report_is_a_complaint_even_with_auto_reply_headers():
+    raw = ARF.replace(b"Subject: Abuse Report", b"Subject: Abuse Report\r\nAuto-Submitted: auto-replied")
+    report = parse(raw)
+    assert report.type is ReportType.ARF and report.recipients[0].group is Group.COMPLAINT
+
+
+def test_a_person_writing_about_a_failed_delivery_is_no_bounce():
+    raw = eml("""
+        From: Hanna <hanna@example.com>
+        To: shop@shop.example
+        Subject: Re: your order
+
+        My parcel was not delivered and the delivery has failed twice.
+        """)
+    assert parse(raw).type is ReportType.NOT_BOUNCE
 
 
 def test_garbage_is_not_an_error():

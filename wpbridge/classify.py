@@ -184,23 +184,24 @@ _ORDER_NUMBER = re.compile(
     r"zahlung|paiement|pago|betaling|pagamento|receipt|invoice|rechnung|facture|factura|"
     r"factuur|fattura|fatura|transaction|transaktion)"
     r"[^<>\n\d]{0,24}?(?:#|n[°ºo]\.?|no\.|nr\.?|id|number|nummer|número|numero|番号)?\s*[:#]?\s*"
-    r"#?[a-z]{0,4}-?\d{3,}", re.I)
+    r"#?[a-z]{0,4}-?\d{3,}")
 _TOTAL_WORD = re.compile(
     r"\b(?:sub)?total|gesamt|zwischensumme|summe|totale|totaal|subtotaal|sous-total|合計|小計|"
     r"importe|amount|betrag|montant|bedrag|importo|valor|price|preis|prix|precio|prijs|prezzo|"
-    r"preço", re.I)
+    r"preço")
 _AMOUNT = re.compile(r"(?:[$€£¥]|r\$|&#36;|&euro;|&pound;|&yen;)\s?\d|\d[\d.,]*\s?(?:€|&euro;|"
-                     r"円|eur\b|usd\b|gbp\b|chf\b)", re.I)
+                     r"円|eur\b|usd\b|gbp\b|chf\b)")
 ORDER_WEIGHT = 5
 # WooCommerce's email template (email-header.php): its mail, transactional or to the staff.
 WOOCOMMERCE_TEMPLATE = (b'id="template_container"', b'id="body_content_inner"')
 WOOCOMMERCE_TEMPLATE_WEIGHT = 2
+# (The body's text is lower-cased before these are matched.)
 # Account mail in its own words: the recipient's account, password, enrolment. Counted once.
 _ACCOUNT = re.compile(
     r"your account|your password|log ?in to your|set your password|you have been enrolled|"
     r"dein(?:em)? (?:kunden)?konto|dein passwort|eingeschrieben|votre compte|votre mot de passe|"
     r"tu cuenta|tu contraseña|te has inscrito|je account|je wachtwoord|il tuo account|"
-    r"la tua password|sua conta|sua senha|アカウント|パスワード", re.I)
+    r"la tua password|sua conta|sua senha|アカウント|パスワード")
 ACCOUNT_WEIGHT = 2
 # A double opt-in asks the one person who signed up to confirm: no mailing does. Counted once.
 _CONFIRM_SUBSCRIPTION = re.compile(
@@ -208,14 +209,14 @@ _CONFIRM_SUBSCRIPTION = re.compile(
     r"best[äa]tige (?:deine|ihre|die) (?:anmeldung|e-?mail|registrierung)|anmeldung best[äa]tigen|"
     r"confirme[rz] votre (?:inscription|abonnement|adresse)|confirma tu (?:suscripci[óo]n|correo)|"
     r"bevestig je (?:inschrijving|aanmelding|e-?mailadres)|conferma (?:la tua )?iscrizione|"
-    r"confirme (?:sua|a sua) inscri[çc][ãa]o|購読を確認|登録を確認", re.I)
+    r"confirme (?:sua|a sua) inscri[çc][ãa]o|購読を確認|登録を確認")
 CONFIRM_WEIGHT = 3
 # Marketing words, weak and counted once.
 _MARKETING = re.compile(
     r"\d\s?% (?:off|rabatt|de (?:r[ée]duction|descuento|desconto)|korting|sconto)|"
     r"coupon|promo(?:code|tion)?\b|black friday|cyber monday|flash sale|"
     r"\bsale\b|soldes|rebajas|saldi|uitverkoop|liquidação|gutschein|sonderangebot|"
-    r"セール|クーポン", re.I)
+    r"セール|クーポン")
 MARKETING_WEIGHT = 1
 # A 1x1 image is an open-tracking pixel; checked after the literal marks.
 _PIXEL = re.compile(rb"<img\b[^>]{0,400}?\b(?:width|height)\s*=\s*[\"']?1(?:px)?[\"'\s/>]"
@@ -556,8 +557,9 @@ def _header_cues(facts: _Facts) -> list[Cue]:
 
 
 def _cues(facts: _Facts) -> list[Cue]:
-    """Every cue the message carries, with its weight (see :data:`BODY_MARKS` and the
-    weights beside it)."""
+    """The cues the message carries, with their weights (see :data:`BODY_MARKS` and the
+    weights beside it). The body's words (order, account, confirmation, marketing) are read
+    only when there is a bulk mark for them to weigh against."""
     auto = str(facts.headers.get("auto-submitted", "no")).strip().lower()
     automatic = auto != "no"
     cues = _header_cues(facts)
@@ -574,19 +576,23 @@ def _cues(facts: _Facts) -> list[Cue]:
         body = facts.body
         if not automatic and any(h in body for h in _PIXEL_HINTS) and _PIXEL.search(body):
             cues.append((BULK, "body: 1x1 tracking image", 1))
-        text = facts.text
-        if _ORDER_NUMBER.search(text) and (_TOTAL_WORD.search(text) and _AMOUNT.search(text)
-                                           or len(_AMOUNT.findall(text)) >= 2):
+    if facts._body and any(c[0] == BULK for c in cues):
+        # The words of the body only weigh against bulk marks: read them only then.
+        body, text = facts.body, facts.text
+        # Plain substring tests first: they are many times faster than the patterns.
+        if _has(text, _CURRENCY) and _ORDER_NUMBER.search(text) and \
+                (_TOTAL_WORD.search(text) and _AMOUNT.search(text) or len(_AMOUNT.findall(text)) >= 2):
             cues.append((NOT_BULK, "body: an order number with its lines or totals",
                          ORDER_WEIGHT))
         if any(m in body for m in WOOCOMMERCE_TEMPLATE):
             cues.append((NOT_BULK, "body: WooCommerce email template",
                          WOOCOMMERCE_TEMPLATE_WEIGHT))
-        if _CONFIRM_SUBSCRIPTION.search(text):
+        if _has(text, ("confirm", "bestätig", "bestatig", "bevestig", "conferma", "確認")) and \
+                _CONFIRM_SUBSCRIPTION.search(text):
             cues.append((TRANSACTIONAL, "body: a request to confirm a subscription", CONFIRM_WEIGHT))
-        if _ACCOUNT.search(text):
+        if _has(text, _ACCOUNT_WORDS) and _ACCOUNT.search(text):
             cues.append((TRANSACTIONAL, "body: account or password words", ACCOUNT_WEIGHT))
-        if not automatic and _MARKETING.search(text):
+        if not automatic and _has(text, _MARKETING_WORDS) and _MARKETING.search(text):
             cues.append((BULK, "body: marketing words", MARKETING_WEIGHT))
     staff = _to_staff(facts)
     if staff:
@@ -600,6 +606,19 @@ def _cues(facts: _Facts) -> list[Cue]:
         cues.append((NOTIFICATION, f"subject: {match.group(0)!r} (weak: a WordPress admin notice)",
                      ADMIN_SUBJECT_WEIGHT))
     return sorted(cues, key=lambda c: -c[2])
+
+
+_CURRENCY = ("$", "€", "£", "¥", "円", "&euro;", "&pound;", "&yen;", "&#36;", "eur", "usd", "gbp", "chf")
+_ACCOUNT_WORDS = ("account", "password", "log in", "login", "enrolled", "konto", "passwort",
+                  "eingeschrieben", "compte", "mot de passe", "cuenta", "contraseña", "inscrito",
+                  "wachtwoord", "conta", "senha", "アカウント", "パスワード")
+_MARKETING_WORDS = ("% o", "% r", "% d", "% k", "% s", "coupon", "promo", "black friday",
+                    "cyber monday", "sale", "soldes", "rebajas", "saldi",
+                    "uitverkoop", "liquidação", "gutschein", "sonderangebot", "セール", "クーポン")
+
+
+def _has(text: str, words: Sequence[str]) -> bool:
+    return any(w in text for w in words)
 
 
 def _by_evidence(facts: _Facts) -> Classification:
