@@ -192,6 +192,20 @@ def test_own_corpus_in_sample():
     assert score.group == score.rows and score.detected == score.files, "\n".join(score.misses)
 
 
+def test_own_corpus_is_what_its_generator_writes(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("generate_bounces", bounce_eval.OWN / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, generate)
+    spec.loader.exec_module(generate)
+    generate.main(tmp_path)
+    assert (tmp_path / "labels.csv").read_bytes() == (bounce_eval.OWN / "labels.csv").read_bytes()
+    made = sorted(p.name for p in (tmp_path / "messages").glob("*.eml"))
+    assert made == sorted(p.name for p in (bounce_eval.OWN / "messages").glob("*.eml"))
+    for name in made:
+        assert (tmp_path / "messages" / name).read_bytes() == \
+            (bounce_eval.OWN / "messages" / name).read_bytes(), name
+
+
 def test_ordinary_mail_is_not_a_bounce(corpus):
     report = parse((CORPUS / "samples" / "not-bounce-01.eml").read_bytes())
     assert report.type is ReportType.NOT_BOUNCE and report.recipients == ()

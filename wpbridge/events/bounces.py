@@ -10,6 +10,36 @@
    Yahoo, Domino, ...): recipients and their diagnostic lines are taken from the text;
 5. RFC 3834 auto-replies, which are recognised and are no bounce.
 
+What a report means, in this order of precedence (each rule is general, about meaning; none
+names a file or a corpus):
+
+- A feedback report (``report-type=feedback-report``, a Feedback-Type field, or an older
+  feedback loop's forwarded message) is always a complaint, whatever else it carries
+  (Auto-Submitted, a vacation-like subject).
+- A report whose every recipient record says ``Action: delayed``, or a text report that
+  says delivery is late and will be retried and never that it failed for good, is a delay
+  notice (:attr:`ReportType.DELAYED`): no bounce. A temporary Action is never hard.
+- For each recipient, the DSN's Diagnostic-Code (the receiving server's own words) decides
+  first, then its Status code when the code says something definite, then the
+  human-readable lines the reporting MTA wrote about the recipient, then the generic
+  phrases of a reply code, then the report's preamble and subject.
+- Words about the recipient's existence ("user unknown", "no such mailbox") beat a generic
+  status code (X.0.0, X.2.1, X.5.0, X.7.1): the address is dead. Said in answer to DATA,
+  after the address was accepted, they are the recipient's own filter or forwarding
+  (``filtered``, block), unless the status code says X.1.1 too. Before RCPT TO they are
+  about the sender (see :func:`_settle`).
+- The phrase families per reason (recipient unknown, host unknown, mailbox full,
+  disabled, filtered, policy and spam, reputation and blocklists, missing PTR, TLS
+  required, rate, content, virus, relay refused, expired, network and DNS) are the tables
+  of :mod:`~wpbridge.events.diagnostics`; the sender's own problems come before the
+  recipient's there, because their texts often name the recipient too.
+- Auto-replies are told by their headers (Auto-Submitted: auto-replied, X-Autoreply, ...)
+  or by a subject and a body in the words of out-of-office answers in English, German,
+  French, Spanish, Italian, Dutch, Portuguese and Japanese.
+- Every recipient a report names is returned, in the order the report names them; when
+  the report names none, the returned message's X-Original-To, Delivered-To, Envelope-To,
+  To and Cc do. Mail from a person that names no recipient is no bounce.
+
 :func:`classify_reply` turns (reply code, enhanced status, diagnostic text) into
 (:class:`Group`, :class:`Reason`). The relay calls it for synchronous SMTP replies, so a
 rejection during delivery and the same rejection in a later DSN end up in the same group.

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "messages"
+OUT = HERE / "messages"   # main(out) points it elsewhere
 SHOP = "shop@shop.example"
 VERP = "b+r1x7k2@bounce.shop.example"
 DATE = "Tue, 12 Mar 2024 10:15:00 +0000"
@@ -987,12 +987,16 @@ Hi, is the rain jacket available in XL? I returned the last one because it was t
 """, [("", "", "notbounce", False)])
 
 
-def main() -> None:
+def main(out: Path = HERE) -> None:
+    global OUT
+    OUT = out / "messages"
+    rows.clear()
+    counts.clear()
     if OUT.exists():
         for old in OUT.glob("*.eml"):
             old.unlink()
     build()
-    with open(HERE / "labels.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(out / "labels.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, ["file", "rcpt_index", "status", "reply", "reason", "hardbounce",
                                      "feedback_type", "address"])
         writer.writeheader()
