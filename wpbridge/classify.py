@@ -23,10 +23,14 @@ Order of trust, first decision wins:
    Weak bulk cues are what careful transactional senders carry too: WooCommerce receipts
    with ``utm_`` links in their footer, receipts with a mailto List-Unsubscribe a relay
    added, weekly summaries to the shop's staff with tracked links. So a strong transactional
-   cue (5 and more) outweighs any number of weak bulk cues, and only the bulk marks that a
-   mailing leaves on purpose (a list, a precedence, many recipients, a newsletter plugin's
-   links) outweigh it. When nothing weighs more on the bulk side, the heavier of the
-   transactional and the notification side decides, transactional on a tie.
+   cue (5 and more) outweighs the weak bulk cues such senders carry (``utm_`` 1, a mailto
+   List-Unsubscribe 1, marketing words 1, an http List-Unsubscribe 2), and only the bulk
+   marks that a mailing leaves on purpose (a list, a precedence, many recipients, a
+   newsletter plugin's links) outweigh it. Bulk wins when its weight is above the sum of
+   all the others (an order with totals counts against bulk without saying whom it is for:
+   customer or staff); otherwise the heavier of the transactional and the notification
+   side decides, transactional on a tie. The body's words are read only when there is a
+   bulk mark to weigh them against.
 
    Auto-Submitted (RFC 3834) says a message is automatic, not a mailing: with it the bulk
    cues of the body and the recipient count do not count.
