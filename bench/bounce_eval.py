@@ -256,12 +256,15 @@ def _known_charset(name: str | None) -> bool:
 
 def phrase_sources(samples: list[Sample]) -> dict[tuple[str, str, str], set[str]]:
     texts = [(s.source, _folded_text(s.raw)) for s in samples]
+    # the recipient-domain table is about addresses, which headers name too
+    addressed = [(s.source, s.raw.partition(b"\n\n")[0].decode("utf-8", "replace").lower() + text)
+                 for s, (_, text) in zip(samples, texts)]
     support: dict[tuple[str, str, str], set[str]] = {}
     for phrase in phrases():
         pattern = re.compile(phrase[2])
         support[phrase] = {src for src, text in texts if pattern.search(text)}
     for domain in diagnostics.RECIPIENT_DOMAINS:
-        support[("domains", "", domain)] = {src for src, text in texts if domain in text}
+        support[("domains", "", domain)] = {src for src, text in addressed if domain in text}
     for category in diagnostics.BOUNCE_CATEGORIES:
         support[("categories", "", category)] = {src for src, text in texts
                                                  if f"x-powermta-bouncecategory: {category}" in text}
