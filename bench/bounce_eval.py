@@ -23,7 +23,8 @@ refitting. What can be fitted to one source is a phrase: a row of
 :mod:`~wpbridge.events.diagnostics` written after reading one MTA's bounces. So,
 leave-one-source-out is computed like this: every phrase of the diagnostics tables (one
 alternative of a row, and the one-provider tables: recipient domains, PowerMTA categories,
-Yahoo's after-DATA wording) is matched against every message of both corpora; a phrase found
+Yahoo's after-DATA wording, and the phrases that name the SMTP command a refusal answered)
+is matched against every message of both corpora; a phrase found
 in the messages of the held-out source and of no other source is treated as fitted to that
 source and is switched off while that source is scored. Phrases seen in several sources, or
 in none, stay: they were not learnt from the held-out files. This is conservative (a phrase
@@ -49,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from wpbridge.events import Group  # noqa: E402
-from wpbridge.events import bounces, diagnostics  # noqa: E402
+from wpbridge.events import bounces, diagnostics, formats  # noqa: E402
 from wpbridge.events.bounces import ReportType, parse  # noqa: E402
 
 OWN = ROOT / "tests" / "corpus" / "bounces_own"
@@ -225,6 +226,8 @@ def phrases() -> list[tuple[str, str, str]]:
                         ("generic", diagnostics._GENERIC_ROWS)):
         for reason, patterns in rows:
             out += [(table, str(reason), p) for p in patterns]
+    for command, patterns in formats.SMTP_COMMAND_ROWS:
+        out += [("commands", str(command), p) for p in patterns]
     return out
 
 
@@ -261,7 +264,7 @@ def phrase_sources(samples: list[Sample]) -> dict[tuple[str, str, str], set[str]
                  for s, (_, text) in zip(samples, texts)]
     support: dict[tuple[str, str, str], set[str]] = {}
     for phrase in phrases():
-        pattern = re.compile(phrase[2])
+        pattern = re.compile(phrase[2], re.I if phrase[0] == "commands" else 0)
         support[phrase] = {src for src, text in texts if pattern.search(text)}
     for domain in diagnostics.RECIPIENT_DOMAINS:
         support[("domains", "", domain)] = {src for src, text in addressed if domain in text}
@@ -281,7 +284,10 @@ def without(dropped: set[tuple[str, str, str]]):
         return tuple((reason, tuple(p for p in patterns if (name, str(reason), p) not in dropped))
                      for reason, patterns in table)
     saved = (bounces.SPECIFIC, bounces.GENERIC, bounces.RECIPIENT_DOMAINS,
-             bounces.BOUNCE_CATEGORIES, bounces.USER_UNKNOWN_AFTER_DATA)
+             bounces.BOUNCE_CATEGORIES, bounces.USER_UNKNOWN_AFTER_DATA, formats.SMTP_COMMAND)
+    formats.SMTP_COMMAND = formats.compile_commands(
+        (command, tuple(p for p in patterns if ("commands", str(command), p) not in dropped))
+        for command, patterns in formats.SMTP_COMMAND_ROWS)
     bounces.SPECIFIC = diagnostics._compile(
         [r for r in rows(diagnostics._SPECIFIC_ROWS, "specific") if r[1]])
     bounces.GENERIC = diagnostics._compile(
@@ -296,7 +302,7 @@ def without(dropped: set[tuple[str, str, str]]):
         yield
     finally:
         (bounces.SPECIFIC, bounces.GENERIC, bounces.RECIPIENT_DOMAINS,
-         bounces.BOUNCE_CATEGORIES, bounces.USER_UNKNOWN_AFTER_DATA) = saved
+         bounces.BOUNCE_CATEGORIES, bounces.USER_UNKNOWN_AFTER_DATA, formats.SMTP_COMMAND) = saved
 
 
 @dataclass

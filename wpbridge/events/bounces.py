@@ -116,22 +116,30 @@ _COMMANDS = {"rcpt": "rcpt to", "mail": "mail from", ".": "data", "end of data":
 
 
 def classify_reply(code: int | None, status: str | None, text: str,
-                   command: str | None = None) -> tuple[Group, Reason]:
+                   command: str | None = None, *,
+                   default_command: str | None = None) -> tuple[Group, Reason]:
     """(group, reason) for one SMTP reply, e.g. ``(550, "5.1.1", "user unknown")``.
 
     ``code`` and ``status`` may be None; when they are, they are looked for in ``text``.
     ``command`` is the SMTP command the reply answered ("RCPT TO", "DATA", ...) when the
-    caller knows it, as the relay does; otherwise the text is searched for it.
+    caller knows it, as the relay does; otherwise the text is searched for it, and
+    ``default_command`` is taken when the text names none (a provider that reports a
+    recipient's bounce from its own SMTP session).
     """
     if code is None or status is None:
         found_code, found_status = reply_numbers(text)
         code = code if code is not None else found_code
         status = status if status is not None else found_status
-    if command is not None:
-        command = " ".join(command.lower().replace(":", " ").split())
-        command = _COMMANDS.get(command, command)
-    reason = _reason(code, status, (_fold(text),), command=command)
+    folded = _fold(text)
+    command = _command_name(command) if command is not None else \
+        _command((folded,)) or (_command_name(default_command) if default_command else None)
+    reason = _reason(code, status, (folded,), command=command)
     return group_for(reason, is_permanent(code, status)), reason
+
+
+def _command_name(command: str) -> str:
+    command = " ".join(command.lower().replace(":", " ").replace("_", " ").split())
+    return _COMMANDS.get(command, command)
 
 
 def reply_numbers(text: str, failures_only: bool = False) -> tuple[int | None, str | None]:
@@ -165,17 +173,27 @@ def _first_match(table, texts: Iterable[str]) -> Reason | None:
 
 
 def _command(texts: Iterable[str]) -> str | None:
-    """The SMTP command the refusal answered, as far as the text says."""
-    found: tuple[int, str] | None = None
+    """The SMTP command the refusal answered, as far as the text says.
+
+    ``texts`` are about one recipient, most specific first; the first that names a command
+    decides. In it, the command named nearest before the first 4xx/5xx reply wins (Exim's
+    "after RCPT TO:<...>: 550 ...", a transcript's ">>> RCPT To:<...>" then "<<< 550"), else
+    the first named after it (Postfix's "550 ... (in reply to RCPT TO command)"): so a
+    transcript that goes on to ">>> DATA" and "<<< 503 need RCPT" is not read as a refusal
+    of DATA.
+    """
     for text in texts:
-        for pattern, command in formats.SMTP_COMMAND:
-            for m in pattern.finditer(text):
-                name = command or next(g for g in m.groups() if g)
-                if found is None or m.start() >= found[0]:
-                    found = (m.start(), name.replace("_", " ").lower())
-        if found:
-            break
-    return found[1] if found else None
+        mentions = sorted((m.start(), command or next(g for g in m.groups() if g))
+                          for pattern, command in formats.SMTP_COMMAND
+                          for m in pattern.finditer(text)) if text else []
+        if not mentions:
+            continue
+        reply = next((m.start() for m in _CODE.finditer(text) if m.group(1)[0] in "45"),
+                     len(text))
+        before = [name for at, name in mentions if at < reply]
+        name = before[-1] if before else mentions[0][1]
+        return _command_name(name)
+    return None
 
 
 def _reason(code: int | None, status: str | None, texts: Sequence[str],
@@ -201,21 +219,33 @@ def _reason(code: int | None, status: str | None, texts: Sequence[str],
         reason = _first_match(SPECIFIC, hints) or REPLY.get(code)
     if reason is None:
         reason = Reason.EXPIRED if delayed else Reason.OTHER
-    return _settle(reason, status, by_status, command or _command(texts), texts)
+    command = command or _command(texts) or _command(hints)
+    return _settle(reason, status, by_status, command, texts)
 
 
 def _settle(reason: Reason, status: str | None, by_status: Reason | None, command: str | None,
             texts: Sequence[str]) -> Reason:
     """Weigh what the text says against the SMTP command it answered and the status code.
 
-    Words about the recipient's existence ("no such user", "user unknown") beat a generic
-    status code (X.0.0, X.2.1, X.5.0, X.7.1: servers send those with anything): the address
-    is dead. Two things overrule them. A hard status code that says something else (X.1.6
-    moved) wins. And a refusal that answered DATA, after the server had accepted the address
-    at RCPT TO, is the recipient's own filter or forwarding speaking (``filtered``): no
-    proof that the mailbox is gone, unless the status code says so too (X.1.1) or the
-    server is known to check addresses only after DATA. Refusals while connecting are about the sending host, and at MAIL FROM
-    about the sender.
+    Words about the recipient's existence ("no such user", "user unknown") prove that the
+    mailbox does not exist (``user_unknown``, hard) only when
+
+    - the status code says so too (X.1.1 and Exchange's X.1.10, X.1.351, X.4.1), or
+    - the server said them in answer to RCPT TO, the one command that asks it about an
+      address, whatever other status code it sent (X.0.0, X.2.1, X.5.0, X.7.1), or
+    - the system that holds the mailbox decided by itself, with no SMTP dialogue: its local
+      delivery agent or its directory (Diagnostic-Code of type X-Postfix, X-Notes, ...;
+      Exchange's "recipient name is not recognized", Domino's "not listed in Domino
+      Directory"), or
+    - the server is known to check addresses only after DATA (Yahoo's "dd" replies).
+
+    A hard status code that says something else (X.1.6 moved, X.1.2 no such host) wins.
+    Otherwise, said in answer to DATA, after the server had accepted the address at RCPT
+    TO, or when the report does not say which command they answered, or under a "mailbox
+    disabled" status (X.2.0, X.2.1), they are the recipient's own filter or forwarding
+    speaking (``filtered``, block): no proof that the address is dead. Before RCPT TO they
+    are about the sender: at MAIL FROM the sender's address, while connecting the sending
+    host.
     """
     if reason is Reason.USER_UNKNOWN:
         if by_status is reason or command in ("rcpt to", "local") or \
@@ -223,7 +253,7 @@ def _settle(reason: Reason, status: str | None, by_status: Reason | None, comman
             return reason
         if by_status is not None and group_for(by_status) is Group.HARD:
             return by_status
-        if command == "data":
+        if command not in _BY_COMMAND:
             return Reason.FILTERED
     return _BY_COMMAND.get(command, {}).get(reason, reason) if command else reason
 

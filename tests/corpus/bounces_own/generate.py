@@ -7,7 +7,9 @@ formats (Postfix bounce(5) templates, Exim's and Sendmail's DSN texts, qmail-sen
 and Office 365 NDRs with Microsoft's enhanced codes, Gmail, Yahoo, Outlook.com, Amazon SES
 SNS notifications, SendGrid, Mailgun, Postmark, Zoho, GMX, Orange, RFC 3464/3834/5965),
 with example.* domains and made-up people. No message is copied from a public bounce
-collection. Labels say what each message means, in sisimai's reason names so that one
+collection. Labels say what each message means, in sisimai's reason names and definitions
+(words about the recipient's existence are ``userunknown`` with an X.1.1 status or at RCPT
+TO, else ``filtered``) so that one
 scorer reads both corpora (bench/bounce_eval.py), plus ``delayed`` (a delay warning, no
 bounce) and ``notbounce``; ``address`` is the recipient expected at that index.
 
@@ -631,7 +633,8 @@ def build() -> None:
         [("hal@example.net", "5.2.2", "mailboxfull", False)])
     add("qmail", qmail([("ida@example.com", "Sorry, no mailbox here by that name. (#5.1.1)"),
                         ("jay@example.com", "This address no longer accepts mail. (#5.2.1)")]),
-        [("ida@example.com", "5.1.1", "userunknown", True), ("jay@example.com", "5.2.1", "userunknown", True)])
+        # X.2.1 "mailbox disabled" with words about the address, no RCPT named: "filtered"
+        [("ida@example.com", "5.1.1", "userunknown", True), ("jay@example.com", "5.2.1", "filtered", False)])
     add("qmail", qmail([("kai@example.org", "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\nI'm not going to try again; this message has been in the queue too long.")]),
         [("kai@example.org", "4.4.1", "expired", False)])
 
@@ -668,7 +671,8 @@ def build() -> None:
         [("val@example.com", "5.2.1", "suspend", False)])
     add("outlook", exchange("wes@hotmail.example", "5.5.0", "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]",
                             "wes wasn't found at hotmail.example.", host="DB5EUR03FT012.mail.protection.outlook.com"),
-        [("wes@hotmail.example", "5.5.0", "userunknown", True)])
+        # an NDR that does not say which command the words answered: "filtered"
+        [("wes@hotmail.example", "5.5.0", "filtered", False)])
     add("outlook", exchange("xia@outlook.example", "4.7.650", "451 4.7.650 The mail server [192.0.2.10] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)",
                             "Delivery to this recipient was refused because of the sending server's reputation.", host="DB5EUR03FT012.mail.protection.outlook.com"),
         [("xia@outlook.example", "4.7.650", "badreputation", False)])
@@ -848,7 +852,8 @@ SMTP error from remote server for RCPT TO command, host: mx.example.de (192.0.2.
                            "Delivery to the following recipients failed.\n\n       mara@example.com\n       nico@example.com",
                            [("mara@example.com", "failed", "5.0.0", "550 Requested action not taken: mailbox unavailable, no such user here"),
                             ("nico@example.com", "failed", "5.0.0", "554 Transaction failed: the connection to the remote host was lost")]),
-        [("mara@example.com", "5.0.0", "userunknown", True), ("nico@example.com", "5.0.0", "networkerror", False)])
+        # no X.1.1 and no command named: the words alone are no proof ("filtered")
+        [("mara@example.com", "5.0.0", "filtered", False), ("nico@example.com", "5.0.0", "networkerror", False)])
     add("rfc3464", rfc3464("mx.example.com", "Mail Delivery System", "MAILER-DAEMON@mx.example.com", "Delivery Status Notification (Failure)",
                            "Delivery to the following recipient failed permanently:\n\n       oli@example.com",
                            [("oli@example.com", "failed", "5.0.0", "550 Message rejected: the recipient's mail server forwarded it to an address that refused it (forwarding rule). The original mailbox is fine.")]),
