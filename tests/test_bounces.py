@@ -87,6 +87,22 @@ REPLIES = [
     (503, "5.5.1", "Error: need MAIL command", Group.BLOCK, Reason.PROTOCOL),
     (550, "5.7.1", "Service refuse. Votre adresse IP est listee sur une liste noire", Group.BLOCK,
      Reason.BLOCKED),
+    # The recipient's domain without a usable mail host, in MTAs' words (issue 16) ...
+    (None, None, "Sorry, I couldn't find any host named example.org.", Group.HARD,
+     Reason.HOST_UNKNOWN),
+    (554, None, "DNS: malformed or unexpected name server reply", Group.HARD, Reason.HOST_UNKNOWN),
+    (550, None, "all relevant MX records point to non-existent hosts", Group.HARD,
+     Reason.HOST_UNKNOWN),
+    # ... but a name server that said "try again" proves nothing, nor does a network fault.
+    (450, "4.4.3", "Host or domain name not found. Name service error for name=example.com "
+                   "type=MX: Host not found, try again", Group.SOFT, Reason.NETWORK_ERROR),
+    (None, None, "Sorry, I wasn't able to establish an SMTP connection.", Group.SOFT,
+     Reason.NETWORK_ERROR),
+    (None, None, "conversation with mx.example.com[192.0.2.1] timed out while sending end of data",
+     Group.SOFT, Reason.NETWORK_ERROR),
+    # A virus found in our message is about the content, not a block of our IP.
+    (552, "5.7.0", "This message was blocked because its content presents a potential security "
+                   "issue.", Group.BLOCK, Reason.VIRUS),
     (250, "2.0.0", "OK: queued as 4ABC1234", Group.DELIVERED, Reason.DELIVERED),
     (554, None, "Transaction failed", Group.SOFT, Reason.SYSTEM_ERROR),
     (550, None, "", Group.SOFT, Reason.OTHER),
@@ -130,6 +146,15 @@ def test_recipient_existence_at_rcpt_is_hard(code, status, text):
 ])
 def test_classify_reply_weighs_the_smtp_command(command, group, reason):
     assert classify_reply(550, None, "User unknown", command=command) == (group, reason)
+
+
+def test_a_refusal_at_mail_from_is_about_the_sender_unless_it_says_otherwise():
+    assert classify_reply(550, None, "Unroutable address", command="MAIL FROM") == \
+        (Group.BLOCK, Reason.SENDER_REJECTED)
+    assert classify_reply(550, None, "Request refused", command="MAIL FROM") == \
+        (Group.BLOCK, Reason.SENDER_REJECTED)
+    assert classify_reply(554, None, "Service unavailable; Client host [192.0.2.1] blocked using "
+                          "zen.spamhaus.org", command="MAIL FROM") == (Group.BLOCK, Reason.BLOCKED)
 
 
 def test_classify_reply_finds_codes_in_the_text():

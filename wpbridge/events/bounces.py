@@ -101,13 +101,14 @@ _CODE = re.compile(r"(?<![\w.\-/:#,\[(+])([245][0-5]\d)(?=[ \t\-]|$)", re.M)
 _SPACE = re.compile(r"\s+")
 
 # A refusal before RCPT TO cannot be about the recipient: while connecting it is about the
-# sending host, at MAIL FROM about the sender.
+# sending host, at MAIL FROM about the sender (unless its words say what else: a blocklist,
+# a rate, a full disk).
 _BY_COMMAND: dict[str, dict[Reason, Reason]] = {
     **dict.fromkeys(("connect", "ehlo", "helo"), dict.fromkeys(
         (Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.OTHER, Reason.SYSTEM_ERROR,
          Reason.POLICY), Reason.BLOCKED)),
-    "mail from": {Reason.USER_UNKNOWN: Reason.SENDER_REJECTED,
-                  Reason.HOST_UNKNOWN: Reason.SENDER_REJECTED},
+    "mail from": dict.fromkeys((Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.OTHER,
+                                Reason.POLICY, Reason.FILTERED), Reason.SENDER_REJECTED),
 }
 
 

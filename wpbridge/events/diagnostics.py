@@ -36,7 +36,7 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"executable (?:file|attachment|content)",
         r"(?:banned|forbidden|prohibited|illegal|dangerous|blocked) (?:file |attachment|file type)",
         r"attachment (?:type )?(?:is )?not (?:allowed|permitted)",
-        r"phishing", r"malicious",
+        r"phishing", r"malicious", r"content presents a potential security issue",
     )),
     (Reason.RELAY_DENIED, (
         r"relay(?:ing)? (?:access )?(?:denied|not (?:allowed|permitted))", r"no relaying",
@@ -204,7 +204,18 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"high probability", r"recurrent pattern", r"rejecting (?:banned|mail) content",
         r"unacceptable content", r"spamprofiler",
     )),
+    # A name server that said "try again" (Postfix, Exim: TRY_AGAIN, SERVFAIL) is no proof
+    # that the domain does not exist.
+    (Reason.NETWORK_ERROR, (
+        r"host not found, try again", r"name service error .{0,120}try again",
+        r"temporary failure in name resolution", r"(?:dns|name server|lookup) (?:timeout|timed out)",
+    )),
     (Reason.HOST_UNKNOWN, (
+        # the recipient's domain has no usable mail host: broken DNS or MX (Sendmail, Exim)
+        r"malformed (?:or unexpected )?(?:name server|dns) (?:reply|response)",
+        r"mx records? points? to (?:a )?non-?existent hosts?",
+        r"(?:invalid|bad|broken|malformed) mx (?:record|entry|entries|records)",
+        r"(?:couldn'?t|could not|can'?t|cannot) find any host",  # qmail-remote
         r"(?:host|domain|hostname) (?:name )?(?:is )?(?:unknown|not found|not known|"
         r"does not exist|doesn'?t exist|lookup failed|must exist)",
         r"unknown (?:host|domain)", r"no such (?:host|domain)", r"bad destination system",
@@ -307,6 +318,8 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"servfail", r"tls (?:handshake|negotiation|failure)", r"ssl (?:handshake|error)",
         r"(?:forwarding|routing|mail) loop", r"message looping", r"too many hops", r"hop count",
         r"network error", r"broken pipe", r"remote host closed",
+        r"(?:wasn'?t|was not|unable to|not) (?:able to )?establish (?:an? )?(?:smtp )?connection",
+        r"conversation with .{0,80} timed out", r"timed out while (?:receiving|sending)",
     )),
     (Reason.PROTOCOL, (
         r"protocol (?:violation|error)", r"syntax error",
