@@ -23,11 +23,22 @@ names a file or a corpus):
   first, then its Status code when the code says something definite, then the
   human-readable lines the reporting MTA wrote about the recipient, then the generic
   phrases of a reply code, then the report's preamble and subject.
-- Words about the recipient's existence ("user unknown", "no such mailbox") beat a generic
-  status code (X.0.0, X.2.1, X.5.0, X.7.1): the address is dead. Said in answer to DATA,
-  after the address was accepted, they are the recipient's own filter or forwarding
-  (``filtered``, block), unless the status code says X.1.1 too. Before RCPT TO they are
-  about the sender (see :func:`_settle`).
+- Words about the recipient's existence ("user unknown", "no such mailbox") are proof
+  that the address is dead (``user_unknown``, hard) when the status code says so too
+  (X.1.1), or when they answered RCPT TO (whatever other code came with them: X.0.0, X.2.1,
+  X.5.0, X.7.1), or when the system that holds the mailbox decided by itself (its local
+  delivery agent or directory). Otherwise (after DATA, under a "mailbox disabled" code
+  such as X.2.0 or X.2.1, or where the report does not say which command they answered)
+  they are the recipient's own filter or forwarding (``filtered``, block): the SMTP
+  dialogue only asks about an address at RCPT TO. Before RCPT TO a refusal is about the sender: at MAIL
+  FROM the sender's address, while connecting the sending host. The command is read per
+  recipient from the MTA's own wording (Postfix "in reply to RCPT TO command", Exim "after
+  RCPT TO:<...>", Sendmail and Courier ">>> RCPT To:" transcripts, qmail "does not like
+  recipient", Yahoo "[RCPT_TO]", ...: :data:`~wpbridge.events.formats.SMTP_COMMAND_ROWS`);
+  see :func:`_settle`.
+- The recipient's domain without a usable mail host (no such domain, broken DNS or MX) is
+  ``host_unknown`` (hard); a name server that said "try again" is a network error (soft).
+  A virus found in the message is ``virus`` (its content), not a block of the sending IP.
 - The phrase families per reason (recipient unknown, host unknown, mailbox full,
   disabled, filtered, policy and spam, reputation and blocklists, missing PTR, TLS
   required, rate, content, virus, relay refused, expired, network and DNS) are the tables
