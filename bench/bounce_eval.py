@@ -271,8 +271,9 @@ def phrase_sources(samples: list[Sample]) -> dict[tuple[str, str, str], set[str]
     for category in diagnostics.BOUNCE_CATEGORIES:
         support[("categories", "", category)] = {src for src, text in texts
                                                  if f"x-powermta-bouncecategory: {category}" in text}
-    after = diagnostics.USER_UNKNOWN_AFTER_DATA
-    support[("after-data", "", after.pattern)] = {src for src, text in texts if after.search(text)}
+    for phrase in diagnostics._AFTER_DATA_ROWS:
+        after = re.compile(phrase)
+        support[("after-data", "", phrase)] = {src for src, text in texts if after.search(text)}
     return support
 
 
@@ -296,8 +297,8 @@ def without(dropped: set[tuple[str, str, str]]):
                                  if ("domains", "", k) not in dropped}
     bounces.BOUNCE_CATEGORIES = {k: v for k, v in diagnostics.BOUNCE_CATEGORIES.items()
                                  if ("categories", "", k) not in dropped}
-    if ("after-data", "", diagnostics.USER_UNKNOWN_AFTER_DATA.pattern) in dropped:
-        bounces.USER_UNKNOWN_AFTER_DATA = re.compile(r"(?!)")
+    bounces.USER_UNKNOWN_AFTER_DATA = diagnostics.after_data(
+        [p for p in diagnostics._AFTER_DATA_ROWS if ("after-data", "", p) not in dropped])
     try:
         yield
     finally:

@@ -369,9 +369,19 @@ SPECIFIC: tuple[tuple[Reason, re.Pattern[str]], ...] = _compile(_SPECIFIC_ROWS)
 GENERIC: tuple[tuple[Reason, re.Pattern[str]], ...] = _compile(_GENERIC_ROWS)
 
 # Servers that check recipients only after DATA, in their own words: still no such user.
-USER_UNKNOWN_AFTER_DATA = re.compile(
-    r"delivery error: dd (?:this user doesn'?t have|not a valid recipient)"  # Yahoo
+_AFTER_DATA_ROWS: tuple[str, ...] = (
+    r"delivery error: dd (?:this user doesn'?t have|not a valid recipient)",  # Yahoo
+    # au (KDDI) names the address it does not know; "550 : User unknown", without it, is
+    # the recipient's filter (see the first row of SPECIFIC)
+    r"\b550 <[^>\s]+@(?:ezweb\.ne\.jp|au\.com)>: user unknown",
 )
+
+
+def after_data(rows) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in rows) or r"(?!)")
+
+
+USER_UNKNOWN_AFTER_DATA = after_data(_AFTER_DATA_ROWS)
 
 # Bounce categories some MTAs write into their DSNs after their own analysis.
 BOUNCE_CATEGORIES: dict[str, Reason] = {  # PowerMTA: X-PowerMTA-BounceCategory
