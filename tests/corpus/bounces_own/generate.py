@@ -584,9 +584,20 @@ def build() -> None:
     add("postfix", postfix([("nia@example.org", "5.4.6", "mail forwarding loop for nia@example.org", "")]),
         [("nia@example.org", "5.4.6", "networkerror", False)])
 
+    # The same words at RCPT TO and after DATA; a domain whose name servers answer garbage
+    add("postfix", postfix([
+        ("abe@example.com", "5.0.0", "550 <abe@example.com>: User unknown (in reply to RCPT TO command)", "mx.example.com[192.0.2.20]"),
+        ("bea@example.com", "5.0.0", "550 <bea@example.com>: User unknown (in reply to end of DATA command)", "mx.example.com[192.0.2.20]"),
+        ("cyd@broken-dns.example", "5.4.4", "Host or domain name not found. Name service error for name=broken-dns.example type=MX: Malformed or unexpected name server reply", "")]),
+        [("abe@example.com", "5.0.0", "userunknown", True), ("bea@example.com", "5.0.0", "filtered", False),
+         ("cyd@broken-dns.example", "5.4.4", "hostunknown", True)])
+
     # ---- Exim
     add("exim", exim([("olga@example.com", "host mx.example.com [192.0.2.30]\n    SMTP error from remote mail server after RCPT TO:<olga@example.com>:\n    550 5.1.1 <olga@example.com>: No such user here")]),
         [("olga@example.com", "5.1.1", "userunknown", True)])
+    add("exim", exim([("dov@example.net", "host mx.example.net [192.0.2.31]\n    SMTP error from remote mail server after RCPT TO:<dov@example.net>:\n    550 Unknown local part dov in <dov@example.net>"),
+                      ("eda@example.net", "host mx.example.net [192.0.2.31]\n    SMTP error from remote mail server after pipelined end of data:\n    550 Unknown user")]),
+        [("dov@example.net", "", "userunknown", True), ("eda@example.net", "", "filtered", False)])
     add("exim", exim([("paul@example.org", "Unrouteable address")]),
         [("paul@example.org", "", "hostunknown", True)])
     add("exim", exim([("quinn@example.net", "host mx.example.net [192.0.2.31]\n    SMTP error from remote mail server after RCPT TO:<quinn@example.net>:\n    452 4.2.2 The email account that you tried to reach is over quota\n    retry timeout exceeded")]),
