@@ -100,6 +100,11 @@ REPLIES = [
      Reason.NETWORK_ERROR),
     (None, None, "conversation with mx.example.com[192.0.2.1] timed out while sending end of data",
      Group.SOFT, Reason.NETWORK_ERROR),
+    # Refusing mail from us, or a bare "blocked", is a block, never a dead address.
+    (554, "5.7.1", "We are not accepting messages from 192.0.2.1", Group.BLOCK, Reason.BLOCKED),
+    (550, None, "This server does not accept mail from your domain", Group.BLOCK, Reason.BLOCKED),
+    (550, None, "Requested action not taken: mailbox unavailable (blocked)", Group.BLOCK,
+     Reason.BLOCKED),
     # A virus found in our message is about the content, not a block of our IP.
     (552, "5.7.0", "This message was blocked because its content presents a potential security "
                    "issue.", Group.BLOCK, Reason.VIRUS),

@@ -171,6 +171,9 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"access (?:from|to) .{0,40}(?:denied|blocked|refused)",
         r"client host .{0,80}(?:rejected|refused|blocked)", r"host network not allowed",
         r"not currently accepting mail from your ip",
+        # refusing mail *from* someone is about the sender, not a domain without mail service
+        r"(?:not accepting|(?:does|do)(?: not|n'?t) accept) (?:any )?(?:e-?mail|mail|messages|"
+        r"connections) from",
         r"(?:user|too many) complaints", r"unusual rate of unsolicited", r"helo command rejected",
         r"go away", r"looks suspiciously like spammer", r"abus detecte",
         r"too many (?:spams|unwanted messages)", r"sending spam",
@@ -182,7 +185,7 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"(?:ip|sender) .{0,20}banned",
     )),
     (Reason.RATE_LIMITED, (
-        r"rate ?limit",
+        r"rate ?limit", r"frequency limit",
         r"too many (?:connections|concurrent|sessions|smtp|messages|recipients|emails|mails|"
         r"errors|requests)",
         r"(?:connection|message|sending|receiving) rate", r"try again (?:later|slower)",
@@ -344,6 +347,8 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
 )
 
 _GENERIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
+    # a bare "blocked" beside a stock text ("mailbox unavailable (blocked)") is a block
+    (Reason.BLOCKED, (r"\bblocked\b",)),
     (Reason.USER_UNKNOWN, (
         r"mailbox (?:is )?unavailable", r"mailbox name not allowed",
         r"invalid (?:recipient|address)",
