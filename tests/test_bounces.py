@@ -165,6 +165,22 @@ def test_servers_that_check_addresses_after_data_are_taken_at_their_word():
         (Group.HARD, Reason.USER_UNKNOWN)
 
 
+@pytest.mark.parametrize("text,group,reason", [
+    ("La boîte aux lettres du destinataire est pleine", Group.SOFT, Reason.MAILBOX_FULL),
+    ("Postfach ist voll", Group.SOFT, Reason.MAILBOX_FULL),
+    ("El buzón está lleno", Group.SOFT, Reason.MAILBOX_FULL),
+    ("A caixa postal está cheia", Group.SOFT, Reason.MAILBOX_FULL),
+    ("メールボックスが一杯です", Group.SOFT, Reason.MAILBOX_FULL),
+    ("Le domaine example.fr est introuvable", Group.HARD, Reason.HOST_UNKNOWN),
+    ("El dominio no existe", Group.HARD, Reason.HOST_UNKNOWN),
+    ("usuário desconhecido", Group.HARD, Reason.USER_UNKNOWN),
+    ("onbekende gebruiker", Group.HARD, Reason.USER_UNKNOWN),
+    ("utente inesistente", Group.HARD, Reason.USER_UNKNOWN),
+])
+def test_reasons_in_other_languages(text, group, reason):
+    assert classify_reply(550, None, text, command="RCPT TO") == (group, reason)
+
+
 def test_a_refusal_at_mail_from_is_about_the_sender_unless_it_says_otherwise():
     assert classify_reply(550, None, "Unroutable address", command="MAIL FROM") == \
         (Group.BLOCK, Reason.SENDER_REJECTED)

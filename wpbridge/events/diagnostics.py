@@ -109,6 +109,15 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"exceeding (?:its|the) mailbox quota", r"diskspace quota", r"disc quota",
         r"would exceed (?:the )?(?:maximum allowed storage|quota|mailbox)",
         r"почтовый ящик (?:переполнен|полон)", r"переполнен",
+        # fr, de, es, it, pt, nl, ja
+        r"bo[iî]te(?: aux lettres| de r[ée]ception| mail)? (?:du destinataire )?(?:est )?pleine",
+        r"postfach (?:des empf[äa]ngers )?(?:ist )?(?:voll|[üu]berf[üu]llt)",
+        r"speicherplatz (?:ist )?(?:voll|ersch[öo]pft|[üu]berschritten)",
+        r"buz[óo]n (?:de correo )?(?:est[áa] )?(?:lleno|completo)",
+        r"casella (?:di posta )?(?:è |e )?piena",
+        r"caixa (?:postal|de correio|de entrada) (?:est[áa] )?(?:cheia|lotada)",
+        r"(?:mailbox|postvak|postbus) (?:is )?vol\b",
+        r"メールボックス.{0,12}(?:一杯|いっぱい|容量)", r"容量(?:オーバー|超過)",
     )),
     (Reason.CONTENT, (
         r"headers? (?:are |is )?(?:too (?:large|long|big|many)|size exceeds|exceed)",
@@ -219,6 +228,9 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"mx records? points? to (?:a )?non-?existent hosts?",
         r"(?:invalid|bad|broken|malformed) mx (?:record|entry|entries|records)",
         r"(?:couldn'?t|could not|can'?t|cannot) find any host",  # qmail-remote
+        r"(?:domain|domaine|dominio|dom[íi]nio)(?: [\w.-]+)? (?:est |ist |è |é |is )?"
+        r"(?:existiert nicht|inconnu|introuvable|n'existe pas|no existe|non esiste|inesistente|"
+        r"n[ãa]o existe|desconhecido|onbekend|bestaat niet)",
         r"(?:host|domain|hostname) (?:name )?(?:is )?(?:unknown|not found|not known|"
         r"does not exist|doesn'?t exist|lookup failed|must exist)",
         r"unknown (?:host|domain)", r"no such (?:host|domain)", r"bad destination system",
@@ -262,6 +274,10 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"and) address book)",
         r"address lookup", r"not a known user",
         r"utilisateur inconnu", r"destinataire (?:inconnu|invalide)", r"unbekannt",
+        r"usu[áa]rio (?:desconhecido|inexistente|n[ãa]o existe)", r"usuario (?:desconocido|inexistente)",
+        r"destinatario (?:desconocido|inexistente|sconosciuto)", r"utente (?:inesistente|sconosciuto)",
+        r"onbekende (?:gebruiker|ontvanger)", r"(?:gebruiker|ontvanger|adres) bestaat niet",
+        r"n'existe pas",
         r"existiert nicht",
         r"no existe", r"nessun utente", r"存在しな", r"宛先不明",
         r"ディレクトリ.{0,12}(?:ありません|見つかりません)",
