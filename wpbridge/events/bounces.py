@@ -30,12 +30,12 @@ names a file or a corpus):
   delivery agent or directory). Otherwise (after DATA, under a "mailbox disabled" code
   such as X.2.0 or X.2.1, or where the report does not say which command they answered)
   they are the recipient's own filter or forwarding (``filtered``, block): the SMTP
-  dialogue only asks about an address at RCPT TO. Before RCPT TO a refusal is about the sender: at MAIL
-  FROM the sender's address, while connecting the sending host. The command is read per
-  recipient from the MTA's own wording (Postfix "in reply to RCPT TO command", Exim "after
-  RCPT TO:<...>", Sendmail and Courier ">>> RCPT To:" transcripts, qmail "does not like
-  recipient", Yahoo "[RCPT_TO]", ...: :data:`~wpbridge.events.formats.SMTP_COMMAND_ROWS`);
-  see :func:`_settle`.
+  dialogue only asks about an address at RCPT TO. Before RCPT TO a refusal is about the
+  sender: at MAIL FROM the sender's address, while connecting the sending host. The
+  command is read per recipient from the MTA's own wording (Postfix "in reply to RCPT TO
+  command", Exim "after RCPT TO:<...>", Sendmail and Courier ">>> RCPT To:" transcripts,
+  qmail "does not like recipient", Yahoo "[RCPT_TO]", ...:
+  :data:`~wpbridge.events.formats.SMTP_COMMAND_ROWS`); see :func:`_settle`.
 - The recipient's domain without a usable mail host (no such domain, broken DNS or MX) is
   ``host_unknown`` (hard); a name server that said "try again" is a network error (soft).
   A virus found in the message is ``virus`` (its content), not a block of the sending IP.
@@ -249,7 +249,8 @@ def _settle(reason: Reason, status: str | None, by_status: Reason | None, comman
       delivery agent or its directory (Diagnostic-Code of type X-Postfix, X-Notes, ...;
       Exchange's "recipient name is not recognized", Domino's "not listed in Domino
       Directory"), or
-    - the server is known to check addresses only after DATA (Yahoo's "dd" replies).
+    - the server is known to check addresses only after DATA and says so in its own words
+      (Yahoo's "dd" replies, au's "550 <address>: User unknown").
 
     A hard status code that says something else (X.1.6 moved, X.1.2 no such host) wins.
     Otherwise, said in answer to DATA, after the server had accepted the address at RCPT
