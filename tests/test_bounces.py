@@ -181,6 +181,12 @@ def test_reasons_in_other_languages(text, group, reason):
     assert classify_reply(550, None, text, command="RCPT TO") == (group, reason)
 
 
+def test_an_unexplained_refusal_after_data_is_about_the_message():
+    assert classify_reply(550, None, "Go fish", command="DATA") == (Group.BLOCK, Reason.POLICY)
+    assert classify_reply(450, None, "Go fish", command="DATA") == (Group.SOFT, Reason.OTHER)
+    assert classify_reply(550, None, "Go fish", command="RCPT TO") == (Group.SOFT, Reason.OTHER)
+
+
 def test_a_refusal_at_mail_from_is_about_the_sender_unless_it_says_otherwise():
     assert classify_reply(550, None, "Unroutable address", command="MAIL FROM") == \
         (Group.BLOCK, Reason.SENDER_REJECTED)

@@ -36,6 +36,8 @@ names a file or a corpus):
   command", Exim "after RCPT TO:<...>", Sendmail and Courier ">>> RCPT To:" transcripts,
   qmail "does not like recipient", Yahoo "[RCPT_TO]", ...:
   :data:`~wpbridge.events.formats.SMTP_COMMAND_ROWS`); see :func:`_settle`.
+  A permanent refusal after DATA that says nothing more is about the message (policy,
+  block): the address had been accepted.
 - The recipient's domain without a usable mail host (no such domain, broken DNS or MX) is
   ``host_unknown`` (hard); a name server that said "try again" is a network error (soft).
   A virus found in the message is ``virus`` (its content), not a block of the sending IP.
@@ -232,6 +234,9 @@ def _reason(code: int | None, status: str | None, texts: Sequence[str],
     if reason is None:
         reason = Reason.EXPIRED if delayed else Reason.OTHER
     command = command or _command(texts) or _command(hints)
+    if reason is Reason.OTHER and command == "data" and is_permanent(code, status, False):
+        # The address was accepted at RCPT TO; what was refused for good is the message.
+        reason = Reason.POLICY
     return _settle(reason, status, by_status, command, texts)
 
 
