@@ -100,6 +100,8 @@ REPLIES = [
      Reason.NETWORK_ERROR),
     (None, None, "conversation with mx.example.com[192.0.2.1] timed out while sending end of data",
      Group.SOFT, Reason.NETWORK_ERROR),
+    # X.2.1 without telling words: sisimai's "filtered" (disabled-for-you), a block
+    (550, "5.2.1", "Requested action not taken", Group.BLOCK, Reason.FILTERED),
     # Refusing mail from us, or a bare "blocked", is a block, never a dead address.
     (554, "5.7.1", "We are not accepting messages from 192.0.2.1", Group.BLOCK, Reason.BLOCKED),
     (550, None, "This server does not accept mail from your domain", Group.BLOCK, Reason.BLOCKED),
