@@ -189,6 +189,20 @@ def test_an_unexplained_refusal_after_data_is_about_the_message():
     assert classify_reply(550, None, "Go fish", command="RCPT TO") == (Group.SOFT, Reason.OTHER)
 
 
+def test_ses_says_which_words_were_about_a_missing_address():
+    def ses(subtype: str) -> bytes:
+        note = {"notificationType": "Bounce", "mail": {"messageId": "m1"}, "bounce": {
+            "bounceType": "Permanent", "bounceSubType": subtype, "bouncedRecipients": [
+                {"emailAddress": "a@example.com", "status": "5.0.0",
+                 "diagnosticCode": "smtp; 550 user unknown"}]}}
+        return ("From: no-reply@sns.amazonaws.com\nTo: b+t@bounce.shop.example\n"
+                "Subject: AWS Notification Message\n\n" + json.dumps(note)).encode()
+    # SES's NoEmail: the recipient's server said the address does not exist
+    assert parse(ses("NoEmail")).recipients[0].group is Group.HARD
+    # without it, the words alone (no command, no X.1.1) are no proof
+    assert parse(ses("General")).recipients[0].reason is Reason.FILTERED
+
+
 def test_a_refusal_at_mail_from_is_about_the_sender_unless_it_says_otherwise():
     assert classify_reply(550, None, "Unroutable address", command="MAIL FROM") == \
         (Group.BLOCK, Reason.SENDER_REJECTED)

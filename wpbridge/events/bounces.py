@@ -776,7 +776,9 @@ def _parse_provider_json(body: str) -> BounceReport | None:
             code, status = _numbers(r.get("status"), [diagnostic])
             result = _result(_address(r.get("emailAddress")), status, code, diagnostic,
                              [diagnostic], delayed=delayed)
-            if result.reason is Reason.OTHER and subtype:
+            # SES held the SMTP dialogue: its NoEmail says the words answered RCPT TO
+            if subtype and (result.reason is Reason.OTHER or result.reason is Reason.FILTERED
+                            and subtype is Reason.USER_UNKNOWN):
                 result = _result(result.address, status, code, diagnostic, (), reason=subtype)
             results.append(result)
         return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)
