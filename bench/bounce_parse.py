@@ -26,7 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from wpbridge.events.bounces import parse  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpora" / "bounces" / "samples"
+# shared/corpora beside the checkout, or beside any parent (worktrees live one level deeper)
+CORPUS = next((p / "shared" / "corpora" / "bounces" / "samples" for p in ROOT.parents
+               if (p / "shared" / "corpora" / "bounces" / "samples").is_dir()),
+              ROOT.parent / "shared" / "corpora" / "bounces" / "samples")
 TARGET = 500
 
 

@@ -1,5 +1,10 @@
 """``wpbridge classify [--json] [--rules FILE] FILE.eml...``: classify stored messages.
 
+With ``--json``, when the weighed evidence decided (no site rule, context or newsletter
+plugin header did), the object also has ``scores`` (the summed weight per side:
+``bulk``, ``transactional``, ``notification``, ``not bulk``) and ``cues`` (each cue with its
+category and weight, heaviest first).
+
 An .eml file carries no plugin context, so the file may hold it in one extra header,
 removed before classifying::
 
@@ -84,6 +89,9 @@ def classify_command(files: tuple[str, ...], as_json: bool, rules_file: str | No
 
 def _format(path: str, result: Classification, as_json: bool) -> str:
     if as_json:
-        return json.dumps({"file": path, "category": result.category,
-                           "reasons": list(result.reasons)}, ensure_ascii=False)
+        out = {"file": path, "category": result.category, "reasons": list(result.reasons)}
+        if result.cues:  # the weighed evidence decided: every cue with its weight
+            out["scores"] = {k: v for k, v in result.scores().items() if v}
+            out["cues"] = [{"category": c, "cue": cue, "weight": w} for c, cue, w in result.cues]
+        return json.dumps(out, ensure_ascii=False)
     return f"{path}: {result.category} ({'; '.join(result.reasons)})"

@@ -10,6 +10,49 @@
    Yahoo, Domino, ...): recipients and their diagnostic lines are taken from the text;
 5. RFC 3834 auto-replies, which are recognised and are no bounce.
 
+What a report means, in this order of precedence (each rule is general, about meaning; none
+names a file or a corpus):
+
+- A feedback report (``report-type=feedback-report``, a Feedback-Type field, or an older
+  feedback loop's forwarded message) is always a complaint, whatever else it carries
+  (Auto-Submitted, a vacation-like subject).
+- A report whose every recipient record says ``Action: delayed``, or a text report that
+  says delivery is late and will be retried and never that it failed for good, is a delay
+  notice (:attr:`ReportType.DELAYED`): no bounce. A temporary Action is never hard.
+- For each recipient, the DSN's Diagnostic-Code (the receiving server's own words) decides
+  first, then its Status code when the code says something definite, then the
+  human-readable lines the reporting MTA wrote about the recipient, then the generic
+  phrases of a reply code, then the report's preamble and subject.
+- Words about the recipient's existence ("user unknown", "no such mailbox") are proof
+  that the address is dead (``user_unknown``, hard) when the status code says so too
+  (X.1.1), or when they answered RCPT TO (whatever other code came with them: X.0.0, X.2.1,
+  X.5.0, X.7.1), or when the system that holds the mailbox decided by itself (its local
+  delivery agent or directory). Otherwise (after DATA, under a "mailbox disabled" code
+  such as X.2.0 or X.2.1, or where the report does not say which command they answered)
+  they are the recipient's own filter or forwarding (``filtered``, block): the SMTP
+  dialogue only asks about an address at RCPT TO. Before RCPT TO a refusal is about the
+  sender: at MAIL FROM the sender's address, while connecting the sending host. The
+  command is read per recipient from the MTA's own wording (Postfix "in reply to RCPT TO
+  command", Exim "after RCPT TO:<...>", Sendmail and Courier ">>> RCPT To:" transcripts,
+  qmail "does not like recipient", Yahoo "[RCPT_TO]", ...:
+  :data:`~wpbridge.events.formats.SMTP_COMMAND_ROWS`); see :func:`_settle`.
+  A permanent refusal after DATA that says nothing more is about the message (policy,
+  block): the address had been accepted.
+- The recipient's domain without a usable mail host (no such domain, broken DNS or MX) is
+  ``host_unknown`` (hard); a name server that said "try again" is a network error (soft).
+  A virus found in the message is ``virus`` (its content), not a block of the sending IP.
+- The phrase families per reason (recipient unknown, host unknown, mailbox full,
+  disabled, filtered, policy and spam, reputation and blocklists, missing PTR, TLS
+  required, rate, content, virus, relay refused, expired, network and DNS) are the tables
+  of :mod:`~wpbridge.events.diagnostics`; the sender's own problems come before the
+  recipient's there, because their texts often name the recipient too.
+- Auto-replies are told by their headers (Auto-Submitted: auto-replied, X-Autoreply, ...)
+  or by a subject and a body in the words of out-of-office answers in English, German,
+  French, Spanish, Italian, Dutch, Portuguese and Japanese.
+- Every recipient a report names is returned, in the order the report names them; when
+  the report names none, the returned message's X-Original-To, Delivered-To, Envelope-To,
+  To and Cc do. Mail from a person that names no recipient is no bounce.
+
 :func:`classify_reply` turns (reply code, enhanced status, diagnostic text) into
 (:class:`Group`, :class:`Reason`). The relay calls it for synchronous SMTP replies, so a
 rejection during delivery and the same rejection in a later DSN end up in the same group.
@@ -48,6 +91,7 @@ class ReportType(StrEnum):
     DSN = "dsn"                # a delivery report: RFC 3464, a provider's, or an MTA's own text
     ARF = "arf"                # a complaint (feedback) report
     AUTOREPLY = "autoreply"    # an automatic answer from a person's mailbox
+    DELAYED = "delayed"        # a warning that delivery is late and still being tried: no bounce
     NOT_BOUNCE = "not-bounce"  # ordinary mail
     UNKNOWN = "unknown"        # looks like a bounce, but names no recipient that could be found
 
@@ -70,13 +114,14 @@ _CODE = re.compile(r"(?<![\w.\-/:#,\[(+])([245][0-5]\d)(?=[ \t\-]|$)", re.M)
 _SPACE = re.compile(r"\s+")
 
 # A refusal before RCPT TO cannot be about the recipient: while connecting it is about the
-# sending host, at MAIL FROM about the sender.
+# sending host, at MAIL FROM about the sender (unless its words say what else: a blocklist,
+# a rate, a full disk).
 _BY_COMMAND: dict[str, dict[Reason, Reason]] = {
     **dict.fromkeys(("connect", "ehlo", "helo"), dict.fromkeys(
         (Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.OTHER, Reason.SYSTEM_ERROR,
          Reason.POLICY), Reason.BLOCKED)),
-    "mail from": {Reason.USER_UNKNOWN: Reason.SENDER_REJECTED,
-                  Reason.HOST_UNKNOWN: Reason.SENDER_REJECTED},
+    "mail from": dict.fromkeys((Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.OTHER,
+                                Reason.POLICY, Reason.FILTERED), Reason.SENDER_REJECTED),
 }
 
 
@@ -85,22 +130,30 @@ _COMMANDS = {"rcpt": "rcpt to", "mail": "mail from", ".": "data", "end of data":
 
 
 def classify_reply(code: int | None, status: str | None, text: str,
-                   command: str | None = None) -> tuple[Group, Reason]:
+                   command: str | None = None, *,
+                   default_command: str | None = None) -> tuple[Group, Reason]:
     """(group, reason) for one SMTP reply, e.g. ``(550, "5.1.1", "user unknown")``.
 
     ``code`` and ``status`` may be None; when they are, they are looked for in ``text``.
     ``command`` is the SMTP command the reply answered ("RCPT TO", "DATA", ...) when the
-    caller knows it, as the relay does; otherwise the text is searched for it.
+    caller knows it, as the relay does; otherwise the text is searched for it, and
+    ``default_command`` is taken when the text names none (a provider that reports a
+    recipient's bounce from its own SMTP session).
     """
     if code is None or status is None:
         found_code, found_status = reply_numbers(text)
         code = code if code is not None else found_code
         status = status if status is not None else found_status
-    if command is not None:
-        command = " ".join(command.lower().replace(":", " ").split())
-        command = _COMMANDS.get(command, command)
-    reason = _reason(code, status, (_fold(text),), command=command)
+    folded = _fold(text)
+    command = _command_name(command) if command is not None else \
+        _command((folded,)) or (_command_name(default_command) if default_command else None)
+    reason = _reason(code, status, (folded,), command=command)
     return group_for(reason, is_permanent(code, status)), reason
+
+
+def _command_name(command: str) -> str:
+    command = " ".join(command.lower().replace(":", " ").replace("_", " ").split())
+    return _COMMANDS.get(command, command)
 
 
 def reply_numbers(text: str, failures_only: bool = False) -> tuple[int | None, str | None]:
@@ -134,57 +187,91 @@ def _first_match(table, texts: Iterable[str]) -> Reason | None:
 
 
 def _command(texts: Iterable[str]) -> str | None:
-    """The SMTP command the refusal answered, as far as the text says."""
-    found: tuple[int, str] | None = None
+    """The SMTP command the refusal answered, as far as the text says.
+
+    ``texts`` are about one recipient, most specific first; the first that names a command
+    decides. In it, the command named nearest before the first 4xx/5xx reply wins (Exim's
+    "after RCPT TO:<...>: 550 ...", a transcript's ">>> RCPT To:<...>" then "<<< 550"), else
+    the first named after it (Postfix's "550 ... (in reply to RCPT TO command)"): so a
+    transcript that goes on to ">>> DATA" and "<<< 503 need RCPT" is not read as a refusal
+    of DATA.
+    """
     for text in texts:
-        for pattern, command in formats.SMTP_COMMAND:
-            for m in pattern.finditer(text):
-                name = command or next(g for g in m.groups() if g)
-                if found is None or m.start() >= found[0]:
-                    found = (m.start(), name.replace("_", " ").lower())
-        if found:
-            break
-    return found[1] if found else None
+        mentions = sorted((m.start(), command or next(g for g in m.groups() if g))
+                          for pattern, command in formats.SMTP_COMMAND
+                          for m in pattern.finditer(text)) if text else []
+        if not mentions:
+            continue
+        reply = next((m.start() for m in _CODE.finditer(text) if m.group(1)[0] in "45"),
+                     len(text))
+        before = [name for at, name in mentions if at < reply]
+        name = before[-1] if before else mentions[0][1]
+        return _command_name(name)
+    return None
 
 
 def _reason(code: int | None, status: str | None, texts: Sequence[str],
             hints: Sequence[str] = (), delayed: bool = False, command: str | None = None) -> Reason:
-    """The reason for one failure. ``texts`` are folded diagnostics, most specific first;
-    ``hints`` are folded report texts (preamble, subject) consulted only after the codes."""
+    """The reason for one failure. ``texts`` are folded diagnostics, most specific first
+    (the DSN's Diagnostic-Code, then the human-readable lines about the recipient);
+    ``hints`` are folded report texts (preamble, subject) consulted only after the codes.
+
+    Order: what the server said (the first text) beats the status code, and a telling
+    status code beats the human-readable part, which reporting MTAs write in their own,
+    looser words."""
     if (status or "").startswith("2") or (code is not None and 200 <= code < 300):
         return Reason.DELIVERED
-    reason = _first_match(SPECIFIC, texts)
+    reason = _first_match(SPECIFIC, texts[:1])
     by_status, weak = reason_for_status(status) if status else (None, False)
     if reason is None and by_status is not None and not weak:
         reason = by_status
+    if reason is None:
+        reason = _first_match(SPECIFIC, texts[1:])
     if reason is None:
         reason = _first_match(GENERIC, texts) or by_status
     if reason is None:
         reason = _first_match(SPECIFIC, hints) or REPLY.get(code)
     if reason is None:
         reason = Reason.EXPIRED if delayed else Reason.OTHER
-    return _settle(reason, status, by_status, command or _command(texts), texts)
+    command = command or _command(texts) or _command(hints)
+    if reason is Reason.OTHER and command == "data" and is_permanent(code, status, False):
+        # The address was accepted at RCPT TO; what was refused for good is the message.
+        reason = Reason.POLICY
+    return _settle(reason, status, by_status, command, texts)
 
 
 def _settle(reason: Reason, status: str | None, by_status: Reason | None, command: str | None,
             texts: Sequence[str]) -> Reason:
     """Weigh what the text says against the SMTP command it answered and the status code.
 
-    Only RCPT TO asks a server about an address, so "no such user" is taken at its word
-    when it answered RCPT TO, when the status code agrees (X.1.1), when the server is known
-    to answer so after DATA, or when the report gives no code to weigh it against. A hard
-    status code that says something else (X.1.6 moved) wins. Otherwise (after DATA, or
-    under a status code that is not about the address: X.0.0, X.2.1, X.7.1) it is the
-    recipient's filter speaking. A reporting MTA that looked in its own directory knows.
-    Refusals while connecting are about the sending host, and at MAIL FROM about the sender.
+    Words about the recipient's existence ("no such user", "user unknown") prove that the
+    mailbox does not exist (``user_unknown``, hard) only when
+
+    - the status code says so too (X.1.1 and Exchange's X.1.10, X.1.351, X.4.1), or
+    - the server said them in answer to RCPT TO, the one command that asks it about an
+      address, whatever other status code it sent (X.0.0, X.2.1, X.5.0, X.7.1), or
+    - the system that holds the mailbox decided by itself, with no SMTP dialogue: its local
+      delivery agent or its directory (Diagnostic-Code of type X-Postfix, X-Notes, ...;
+      Exchange's "recipient name is not recognized", Domino's "not listed in Domino
+      Directory"), or
+    - the server is known to check addresses only after DATA and says so in its own words
+      (Yahoo's "dd" replies, au's "550 <address>: User unknown").
+
+    A hard status code that says something else (X.1.6 moved, X.1.2 no such host) wins.
+    Otherwise, said in answer to DATA, after the server had accepted the address at RCPT
+    TO, or when the report does not say which command they answered, or under a "mailbox
+    disabled" status (X.2.0, X.2.1), they are the recipient's own filter or forwarding
+    speaking (``filtered``, block): no proof that the address is dead. Before RCPT TO they
+    are about the sender: at MAIL FROM the sender's address, while connecting the sending
+    host.
     """
     if reason is Reason.USER_UNKNOWN:
-        if by_status is Reason.USER_UNKNOWN or command in ("rcpt to", "local") or \
+        if by_status is reason or command in ("rcpt to", "local") or \
                 any(USER_UNKNOWN_AFTER_DATA.search(t) for t in texts if t):
             return reason
         if by_status is not None and group_for(by_status) is Group.HARD:
             return by_status
-        if command == "data" or (status and command is None):
+        if command not in _BY_COMMAND:
             return Reason.FILTERED
     return _BY_COMMAND.get(command, {}).get(reason, reason) if command else reason
 
@@ -425,6 +512,8 @@ def _result(address: str | None, status: str | None, code: int | None, diagnosti
     if reason is Reason.OTHER and address:
         reason = RECIPIENT_DOMAINS.get(address.rpartition("@")[2], reason)
     group = group_for(reason, is_permanent(code, status, default=not delayed))
+    if delayed and group is Group.HARD:  # a temporary Action is never a hard bounce
+        group = Group.SOFT
     return RecipientResult(address=address, status=status, group=group,
                            reason=reason, code=code, diagnostic=_one_line(diagnostic))
 
@@ -451,10 +540,18 @@ def _numbers(status_field: str | None, texts: Sequence[str]) -> tuple[int | None
 # ---------------------------------------------------------------------------------------
 # parse
 
+_RAW_SUBJECT = re.compile(rb"^subject:[ \t]*(.*)$", re.I | re.M)
+
+
 def parse(raw: bytes) -> BounceReport:
     """Parse one message (as received, RFC 5322 bytes) into a report."""
     # One line ending: over SMTP it is CRLF, in mailbox files LF; the rules read lines.
-    msg = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=compat32)
+    raw = raw.replace(b"\r\n", b"\n")
+    msg = email.message_from_bytes(raw, policy=compat32)
+    if "\ufffd" in str(msg.get("subject", "")):  # raw 8-bit UTF-8: the parser lost it
+        m = _RAW_SUBJECT.search(raw[:raw.find(b"\n\n")])
+        if m:
+            msg.replace_header("subject", m.group(1).decode("utf-8", "replace"))
     parts = _Parts()
     _collect(msg, parts)
     if not parts.texts and parts.html:
@@ -468,7 +565,8 @@ def parse(raw: bytes) -> BounceReport:
 
     if not parts.feedback:  # a feedback report sent as plain text
         parts.feedback = [t for t in parts.texts if _FEEDBACK_TEXT.search(t)]
-    if parts.feedback or _looks_like_complaint(msg, original):
+    if parts.feedback or msg.get_param("report-type") == "feedback-report" or \
+            _looks_like_complaint(msg, original):
         return _parse_feedback(parts, original, message_id)
     provider = _parse_provider_json(body)
     if provider is not None:
@@ -484,7 +582,8 @@ def parse(raw: bytes) -> BounceReport:
     dsn_text = parts.dsn or [t for t in parts.texts if _DSN_TEXT.search(t)]
     recipients = _parse_dsn(dsn_text, by_address, hints)
     if recipients:
-        return BounceReport(ReportType.DSN, tuple(recipients), original_message_id=message_id)
+        kind = ReportType.DELAYED if _only_delayed(dsn_text) else ReportType.DSN
+        return BounceReport(kind, tuple(recipients), original_message_id=message_id)
 
     strong = _looks_like_bounce(msg, strong_only=True)
     if not strong and _looks_like_autoreply(msg, body):
@@ -496,27 +595,41 @@ def parse(raw: bytes) -> BounceReport:
     if failed:
         blocks = [next((b for b in blocks if b.address == a), _Block(a)) for a in failed]
     if not blocks:
-        blocks = [_Block(a) for a in _header_addresses(original, ("to", "cc"))]
+        blocks = [_Block(a) for a in _header_addresses(original, formats.ORIGINAL_RECIPIENT)]
     if not blocks:
-        return BounceReport(ReportType.UNKNOWN, original_message_id=message_id)
+        # Mail from a person that only talks about a failed delivery names no one.
+        kind = ReportType.UNKNOWN if strong else ReportType.NOT_BOUNCE
+        return BounceReport(kind, original_message_id=message_id)
     delayed = bool(formats.DELAYED.search(subject) or formats.DELAYED.search(preamble))
+    if delayed and not formats.PERMANENT.search(report_text):
+        kind = ReportType.DELAYED
+    else:
+        kind = ReportType.DSN
     results = []
     for block in blocks:
         text = "\n".join(block.lines) or report_text
         code, status = _numbers(None, [text, preamble])
         results.append(_result(block.address, status, code, text, [text], hints, delayed))
-    return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)
+    return BounceReport(kind, tuple(results), original_message_id=message_id)
+
+
+def _only_delayed(texts: Sequence[str]) -> bool:
+    """Whether every recipient record of the delivery-status parts says Action: delayed."""
+    actions = [r.get("action", "").strip().lower() for t in texts for r in _fields(t)
+               if {"final-recipient", "original-recipient"} & r.keys()]
+    return bool(actions) and all(a == "delayed" for a in actions)
 
 
 def _decoded_header(msg: Message | None, name: str) -> str:
     if msg is None or msg.get(name) is None:
         return ""
+    value = str(msg.get(name))
     try:
-        words = email.header.decode_header(str(msg.get(name)))
+        words = email.header.decode_header(value)
         return "".join(w.decode(c or "utf-8", errors="replace") if isinstance(w, bytes) else w
                        for w, c in words).strip()
     except (LookupError, ValueError, email.errors.MessageError):
-        return str(msg.get(name))
+        return value
 
 
 def _original_message_id(original: Message | None) -> str | None:
@@ -663,7 +776,9 @@ def _parse_provider_json(body: str) -> BounceReport | None:
             code, status = _numbers(r.get("status"), [diagnostic])
             result = _result(_address(r.get("emailAddress")), status, code, diagnostic,
                              [diagnostic], delayed=delayed)
-            if result.reason is Reason.OTHER and subtype:
+            # SES held the SMTP dialogue: its NoEmail says the words answered RCPT TO
+            if subtype and (result.reason is Reason.OTHER or result.reason is Reason.FILTERED
+                            and subtype is Reason.USER_UNKNOWN):
                 result = _result(result.address, status, code, diagnostic, (), reason=subtype)
             results.append(result)
         return BounceReport(ReportType.DSN, tuple(results), original_message_id=message_id)

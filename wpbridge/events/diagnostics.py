@@ -36,7 +36,7 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"executable (?:file|attachment|content)",
         r"(?:banned|forbidden|prohibited|illegal|dangerous|blocked) (?:file |attachment|file type)",
         r"attachment (?:type )?(?:is )?not (?:allowed|permitted)",
-        r"phishing", r"malicious",
+        r"phishing", r"malicious", r"content presents a potential security issue",
     )),
     (Reason.RELAY_DENIED, (
         r"relay(?:ing)? (?:access )?(?:denied|not (?:allowed|permitted))", r"no relaying",
@@ -109,6 +109,15 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"exceeding (?:its|the) mailbox quota", r"diskspace quota", r"disc quota",
         r"would exceed (?:the )?(?:maximum allowed storage|quota|mailbox)",
         r"почтовый ящик (?:переполнен|полон)", r"переполнен",
+        # fr, de, es, it, pt, nl, ja
+        r"bo[iî]te(?: aux lettres| de r[ée]ception| mail)? (?:du destinataire )?(?:est )?pleine",
+        r"postfach (?:des empf[äa]ngers )?(?:ist )?(?:voll|[üu]berf[üu]llt)",
+        r"speicherplatz (?:ist )?(?:voll|ersch[öo]pft|[üu]berschritten)",
+        r"buz[óo]n (?:de correo )?(?:est[áa] )?(?:lleno|completo)",
+        r"casella (?:di posta )?(?:è |e )?piena",
+        r"caixa (?:postal|de correio|de entrada) (?:est[áa] )?(?:cheia|lotada)",
+        r"(?:mailbox|postvak|postbus) (?:is )?vol\b",
+        r"メールボックス.{0,12}(?:一杯|いっぱい|容量)", r"容量(?:オーバー|超過)",
     )),
     (Reason.CONTENT, (
         r"headers? (?:are |is )?(?:too (?:large|long|big|many)|size exceeds|exceed)",
@@ -157,7 +166,7 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"this account is protected by", r"delivery not authori[sz]ed",
     )),
     (Reason.BLOCKED, (
-        r"block ?list", r"black ?list", r"deny ?list", r"\bdnsbl\b", r"\brbl\b", r"\burbl\b",
+        r"block ?list", r"black ?list", r"liste noire", r"schwarze liste", r"deny ?list", r"\bdnsbl\b", r"\brbl\b", r"\burbl\b",
         r"spamhaus", r"spamcop", r"barracuda ?central", r"sorbs", r"abuseat", r"uceprotect",
         r"(?<!not )listed (?:at|in|on|by)", r"blocked (?:using|by|because|for|due|from|-)",
         r"is blocked",
@@ -171,6 +180,9 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"access (?:from|to) .{0,40}(?:denied|blocked|refused)",
         r"client host .{0,80}(?:rejected|refused|blocked)", r"host network not allowed",
         r"not currently accepting mail from your ip",
+        # refusing mail *from* someone is about the sender, not a domain without mail service
+        r"(?:not accepting|(?:does|do)(?: not|n'?t) accept) (?:any )?(?:e-?mail|mail|messages|"
+        r"connections) from",
         r"(?:user|too many) complaints", r"unusual rate of unsolicited", r"helo command rejected",
         r"go away", r"looks suspiciously like spammer", r"abus detecte",
         r"too many (?:spams|unwanted messages)", r"sending spam",
@@ -182,7 +194,7 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"(?:ip|sender) .{0,20}banned",
     )),
     (Reason.RATE_LIMITED, (
-        r"rate ?limit",
+        r"rate ?limit", r"frequency limit",
         r"too many (?:connections|concurrent|sessions|smtp|messages|recipients|emails|mails|"
         r"errors|requests)",
         r"(?:connection|message|sending|receiving) rate", r"try again (?:later|slower)",
@@ -204,7 +216,21 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"high probability", r"recurrent pattern", r"rejecting (?:banned|mail) content",
         r"unacceptable content", r"spamprofiler",
     )),
+    # A name server that said "try again" (Postfix, Exim: TRY_AGAIN, SERVFAIL) is no proof
+    # that the domain does not exist.
+    (Reason.NETWORK_ERROR, (
+        r"host not found, try again", r"name service error .{0,120}try again",
+        r"temporary failure in name resolution", r"(?:dns|name server|lookup) (?:timeout|timed out)",
+    )),
     (Reason.HOST_UNKNOWN, (
+        # the recipient's domain has no usable mail host: broken DNS or MX (Sendmail, Exim)
+        r"malformed (?:or unexpected )?(?:name server|dns) (?:reply|response)",
+        r"mx records? points? to (?:a )?non-?existent hosts?",
+        r"(?:invalid|bad|broken|malformed) mx (?:record|entry|entries|records)",
+        r"(?:couldn'?t|could not|can'?t|cannot) find any host",  # qmail-remote
+        r"(?:domain|domaine|dominio|dom[íi]nio)(?: [\w.-]+)? (?:est |ist |è |é |is )?"
+        r"(?:existiert nicht|inconnu|introuvable|n'existe pas|no existe|non esiste|inesistente|"
+        r"n[ãa]o existe|desconhecido|onbekend|bestaat niet)",
         r"(?:host|domain|hostname) (?:name )?(?:is )?(?:unknown|not found|not known|"
         r"does not exist|doesn'?t exist|lookup failed|must exist)",
         r"unknown (?:host|domain)", r"no such (?:host|domain)", r"bad destination system",
@@ -248,6 +274,11 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"and) address book)",
         r"address lookup", r"not a known user",
         r"utilisateur inconnu", r"destinataire (?:inconnu|invalide)", r"unbekannt",
+        r"usu[áa]rio (?:desconhecido|inexistente|n[ãa]o existe)",
+        r"usuario (?:desconocido|inexistente)", r"utente (?:inesistente|sconosciuto)",
+        r"destinatario (?:desconocido|inexistente|sconosciuto)",
+        r"onbekende (?:gebruiker|ontvanger)", r"(?:gebruiker|ontvanger|adres) bestaat niet",
+        r"n'existe pas",
         r"existiert nicht",
         r"no existe", r"nessun utente", r"存在しな", r"宛先不明",
         r"ディレクトリ.{0,12}(?:ありません|見つかりません)",
@@ -307,6 +338,8 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         r"servfail", r"tls (?:handshake|negotiation|failure)", r"ssl (?:handshake|error)",
         r"(?:forwarding|routing|mail) loop", r"message looping", r"too many hops", r"hop count",
         r"network error", r"broken pipe", r"remote host closed",
+        r"(?:wasn'?t|was not|unable to|not) (?:able to )?establish (?:an? )?(?:smtp )?connection",
+        r"conversation with .{0,80} timed out", r"timed out while (?:receiving|sending)",
     )),
     (Reason.PROTOCOL, (
         r"protocol (?:violation|error)", r"syntax error",
@@ -331,6 +364,8 @@ _SPECIFIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
 )
 
 _GENERIC_ROWS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
+    # a bare "blocked" beside a stock text ("mailbox unavailable (blocked)") is a block
+    (Reason.BLOCKED, (r"\bblocked\b",)),
     (Reason.USER_UNKNOWN, (
         r"mailbox (?:is )?unavailable", r"mailbox name not allowed",
         r"invalid (?:recipient|address)",
@@ -356,9 +391,19 @@ SPECIFIC: tuple[tuple[Reason, re.Pattern[str]], ...] = _compile(_SPECIFIC_ROWS)
 GENERIC: tuple[tuple[Reason, re.Pattern[str]], ...] = _compile(_GENERIC_ROWS)
 
 # Servers that check recipients only after DATA, in their own words: still no such user.
-USER_UNKNOWN_AFTER_DATA = re.compile(
-    r"delivery error: dd (?:this user doesn'?t have|not a valid recipient)"  # Yahoo
+_AFTER_DATA_ROWS: tuple[str, ...] = (
+    r"delivery error: dd (?:this user doesn'?t have|not a valid recipient)",  # Yahoo
+    # au (KDDI) names the address it does not know; "550 : User unknown", without it, is
+    # the recipient's filter (see the first row of SPECIFIC)
+    r"\b550 <[^>\s]+@(?:ezweb\.ne\.jp|au\.com)>: user unknown",
 )
+
+
+def after_data(rows) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in rows) or r"(?!)")
+
+
+USER_UNKNOWN_AFTER_DATA = after_data(_AFTER_DATA_ROWS)
 
 # Bounce categories some MTAs write into their DSNs after their own analysis.
 BOUNCE_CATEGORIES: dict[str, Reason] = {  # PowerMTA: X-PowerMTA-BounceCategory

@@ -81,6 +81,14 @@ NOT_A_RECIPIENT_LINE = re.compile(
     r"reporting-mta|received-from-mta|arrival-date|x-postfix-sender|received|date|"
     r"original-envelope-id|subject|x-[\w-]*(?:id|sender)):", re.I)
 
+# A bounce's own words that delivery has failed for good: a delay warning never says so.
+PERMANENT = re.compile(r"permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|"
+                       r"(?:i'?ve|has been|have) given up|could not be delivered to one or more|"
+                       r"this is a permanent", re.I)
+
+# Where the returned message says whom it was for, when the report names no one.
+ORIGINAL_RECIPIENT = ("x-original-to", "delivered-to", "envelope-to", "to", "cc")
+
 # Warnings that delivery is late but still being tried (subject or preamble).
 DELAYED = re.compile(r"\bdelay|will (?:continue|keep) (?:to )?(?:retry|try)|still being retried|"
                      r"warning: could not|temporary failure report|is kept in the queue", re.I)
@@ -93,30 +101,62 @@ SUMMARY_LINE = re.compile(r"^\s*(?:to|cc|addressed to|original-recipient)\s*:|ex
 # Role accounts named in help text ("contact postmaster@...") rather than as recipients.
 ROLE_LOCALPARTS = frozenset({"postmaster", "mailer-daemon", "abuse", "hostmaster", "root"})
 
-# The SMTP command a server was answering when it refused (last mention wins); "local"
-# when the reporting MTA decided by itself (a DSN Diagnostic-Code of type X-Notes,
-# X-Postfix, ...: its own directory or delivery agent, no SMTP dialogue).
-SMTP_COMMAND = (
-    (re.compile(r"^x-(?!unix)[\w-]+ ?;", re.I), "local"),
-    # local delivery agents: mail.local (Sendmail), Postfix local(8), vpopmail, Dovecot LDA
-    (re.compile(r"\bmail\.local:|delivery via local\b|\bvdeliver(?:mail)?:|dovecot-lda", re.I),
-     "local"),
-    (re.compile(r"in reply to (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo|rset|quit)\b|"
-                r"after (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo)\b|"
-                r">>> ?(data|rcpt to|mail from|ehlo|helo)\b|"
-                r"\[(rcpt_to|mail_from|data)\]|in (rcpt to|mail from|data) (?:phase|stage)|"
-                r"smtp command:? ?(data|rcpt to|mail from|ehlo|helo)\b|smtp:(rcpt|mail|data)\b|"
-                r"did not like our (rcpt to|mail from|data)\b|"
-                r"most progress was (rcpt to|mail from|data)\b",
-                re.I), None),
-    (re.compile(r"does not like recipient|rcpt to:? ?<?[^>\s]+>?:? ?(?:rejected|failed|refused)|"
-                r"during rcpt", re.I), "rcpt to"),
-    (re.compile(r"does not like sender|sender was rejected|during mail from", re.I), "mail from"),
-    (re.compile(r"failed after i sent the message|after i sent the message|during data|"
-                r"after end of data", re.I), "data"),
-    (re.compile(r"after initial connection|greeting failed|refused to talk to me|"
-                r"during (?:connection|helo|ehlo)", re.I), "connect"),
+# The SMTP command a server was answering when it refused, in the words each MTA reports it
+# with (see :func:`wpbridge.events.bounces._command`: the mention nearest before the refusal
+# wins, else the first after it, as Postfix writes "(in reply to RCPT TO command)" last).
+# ``None`` takes the command from the pattern's group. "local" when the reporting system
+# decided by itself, with no SMTP dialogue: a DSN Diagnostic-Code of type X-Notes,
+# X-Postfix, ..., a local delivery agent, or the mailbox system's own directory.
+SMTP_COMMAND_ROWS: tuple[tuple[str | None, tuple[str, ...]], ...] = (
+    ("local", (
+        r"^x-(?!unix)[\w-]+ ?;",
+        # local delivery agents: mail.local (Sendmail), Postfix local(8), vpopmail, Dovecot LDA
+        r"\bmail\.local:", r"delivery via local\b", r"\bvdeliver(?:mail)?:", r"dovecot-lda",
+        # the mailbox system's directory: Exchange 5.5-2003, Lotus Domino/Notes, IMail
+        r"the recipient name is not recognized",
+        r"not (?:listed|found) in (?:the |our |my )?(?:[\w&]+ ){0,3}(?:directory|address book)",
+        r"ディレクトリ", r"invalid final delivery userid",
+    )),
+    (None, (
+        # Postfix: "(in reply to RCPT TO command)", "(in reply to end of DATA command)"
+        r"in reply to (?:the )?(?:end of )?(data|rcpt to|mail from|ehlo|helo|rset|quit)\b",
+        # Exim: "SMTP error from remote mail server after RCPT TO:<...>", "after pipelined
+        # end of data"; GMX: "SMTP error from remote server after RCPT command"
+        r"after (?:the )?(?:pipelined )?(?:end of )?(data|rcpt to|mail from|ehlo|helo)\b",
+        r"after (rcpt|mail|data) command",
+        # Sendmail and Courier transcripts: ">>> RCPT To:<...>" then "<<< 550 ..."
+        r">>> ?(data|rcpt to|mail from|ehlo|helo)\b",
+        # Yahoo "[RCPT_TO]", mFilter "SMTP command DATA", X3 "smtp:rcpt", DragonFly "did not
+        # like our RCPT TO", qmail "most progress was RCPT TO response"
+        r"\[(rcpt_to|mail_from|data)\]", r"in (rcpt to|mail from|data) (?:phase|stage)",
+        r"smtp command:? ?(data|rcpt to|mail from|ehlo|helo)\b", r"smtp:(rcpt|mail|data)\b",
+        r"did not like our (rcpt to|mail from|data)\b",
+        r"most progress was (rcpt to|mail from|data)\b",
+        r"for (rcpt to|mail from|data) command",
+    )),
+    ("rcpt to", (
+        r"does not like recipient", r"rcpt to:? ?<?[^>\s]+>?:? ?(?:rejected|failed|refused)",
+        r"during rcpt",
+    )),
+    # Any other naming of the command: RCPT is no word of ordinary text
+    ("rcpt to", (r"\brcpt(?:\b|_)",)),
+    ("mail from", (r"does not like sender", r"sender was rejected", r"during mail from")),
+    ("data", (
+        # qmail-remote: "failed after I sent the message", "failed on DATA command"
+        r"after i sent the message", r"failed on data command", r"during data",
+        r"after end of data",
+    )),
+    ("connect", (r"after initial connection", r"greeting failed", r"refused to talk to me",
+                 r"during (?:connection|helo|ehlo)")),
 )
+
+
+def compile_commands(rows) -> tuple[tuple[re.Pattern[str], str | None], ...]:
+    return tuple((re.compile("|".join(f"(?:{p})" for p in patterns), re.I), command)
+                 for command, patterns in rows if patterns)
+
+
+SMTP_COMMAND = compile_commands(SMTP_COMMAND_ROWS)
 
 # RFC 3834 auto-replies. One of these headers decides; weak hints (the subject, the body,
 # the headers in AUTOREPLY_HINT_HEADERS) only count two at a time.
@@ -134,16 +174,29 @@ AUTOREPLY_HINT_HEADERS = (
     ("auto-submitted", re.compile(r"^\s*auto-", re.I)),
     ("x-ms-exchange-inbox-rules-loop", re.compile(r".", re.I)),
 )
+# Subjects and bodies of out-of-office answers in the languages WordPress shops write in:
+# en, de, fr, es, it, nl, pt, ja.
 AUTOREPLY_SUBJECT = re.compile(
-    r"auto(?:matic|matische)?[- _]?(?:reply|replied|response|answer|antwort)|autoreply|"
-    r"out of (?:the )?office|vacation|away (?:from|until)|abwesen|réponse automatique|"
-    r"respuesta automática|risposta automatica|automatisch antwoord|自動返信|不在", re.I)
+    r"auto(?:matic|matische|matisch)?[- _]?(?:reply|replied|response|answer|antwort|antwoord)|"
+    r"autoreply|out of (?:the )?office|vacation|away (?:from|until)|abwesen|urlaub|"
+    r"nicht im büro|r[ée]ponse automatique|absen(?:t|te|ce) du bureau|message d'absence|"
+    r"respuesta autom[áa]tica|fuera de (?:la )?oficina|ausente|risposta automatica|"
+    r"fuori (?:sede|ufficio)|assente|automatisch antwoord|afwezig|niet op kantoor|"
+    r"resposta autom[áa]tica|fora do escrit[óo]rio|aus[êe]ncia|自動返信|自動応答|不在", re.I)
 AUTOREPLY_BODY = re.compile(
     r"(?:i am|i'?m|i will be) (?:currently |now )?(?:out of (?:the )?office|away|on (?:vacation|"
     r"holiday|leave)|"
     r"traveling|travelling|not in the office)|"
     r"(?:return|back) (?:to the office )?on|limited access to (?:e-?mail|my mail)|"
-    r"will (?:respond|reply|get back to you) (?:to you )?(?:upon|when|as soon)", re.I)
+    r"will (?:respond|reply|get back to you) (?:to you )?(?:upon|when|as soon)|"
+    r"nicht im büro|im urlaub|abwesend|keinen zugriff auf (?:meine )?e-?mails|wieder erreichbar|"
+    r"je suis (?:absente?|en cong[ée]s?)|d[èe]s mon retour|acc[èe]s limit[ée]|"
+    r"fuera de la oficina|estoy de vacaciones|a mi regreso|"
+    r"fuori (?:sede|ufficio)|sono in ferie|al mio rientro|accesso limitato|"
+    r"ik ben (?:afwezig|op vakantie|met vakantie)|weer bereikbaar|"
+    r"fora do escrit[óo]rio|estou (?:de f[ée]rias|ausente)|assim que (?:voltar|regressar)|"
+    r"quando regressar|"
+    r"不在にして|休暇中|戻り次第", re.I)
 
 # Complaint reports that are not RFC 5965 multipart/report (older feedback loops).
 COMPLAINT_SUBJECT = re.compile(

@@ -64,7 +64,7 @@ BY_SUBJECT: dict[str, Reason] = {
     "1.8": R.SENDER_REJECTED,    # bad sender's system address
     "1.9": R.SYSTEM_ERROR,       # message relayed to non-compliant mailer
     "1.10": R.NOT_ACCEPTING,     # recipient address has null MX
-    "2.1": R.SUSPENDED,          # mailbox disabled, not accepting messages
+    "2.1": R.FILTERED,           # mailbox disabled, not accepting messages (words decide first)
     "2.2": R.MAILBOX_FULL,       # mailbox full
     "2.3": R.TOO_BIG,            # message length exceeds administrative limit
     "2.4": R.SYSTEM_ERROR,       # mailing list expansion problem

@@ -612,8 +612,10 @@ def wc_html(
     order: int | None,
     admin: bool,
     link: tuple[str, str] | None = None,
+    footer: str = "",
 ) -> str:
-    """WooCommerce's classic email template (email-header.php, order table, email-footer.php)."""
+    """WooCommerce's classic email template (email-header.php, order table, email-footer.php);
+    ``footer`` is what a shop adds to the footer text (social links with utm_ parameters)."""
     text = WC_TEXT[site.key]
     rows = ""
     for name, price in PRODUCTS[site.key]:
@@ -693,7 +695,7 @@ def wc_html(
         f'"100%"><tr><td colspan="2" valign="middle" id="credit" style="border-radius:6px;border:0;color:'
         f"#8a8a8a;font-family:'Helvetica Neue',Helvetica,Roboto,Arial,sans-serif;font-size:12px;line-height:"
         f'150%;text-align:center;padding:24px 0"><p style="margin:0 0 16px">{site.name} — <a href="{site.url}'
-        f'" style="color:#7f54b3;font-weight:normal;text-decoration:underline">{site.domain}</a></p></td></tr>'
+        f'" style="color:#7f54b3;font-weight:normal;text-decoration:underline">{site.domain}</a></p>{footer}</td></tr>'
         f"</table></td></tr></table></td></tr></table>\n</div>\n</body>\n</html>\n"
     )
 
@@ -712,6 +714,7 @@ def wc_message(
     note: str = "",
     label: str | None = None,
     name: str | None = None,
+    footer: str = "",
 ) -> None:
     order = rng.randint(1040, 9800)
     first_name, cust_email = site.customer()
@@ -763,6 +766,7 @@ def wc_message(
         order if has_order else None,
         admin,
         link,
+        footer,
     )
     shop_from = (site.name, f"shop@{site.domain}" if site.lang != "fr" else f"boutique@{site.domain}")
     if admin:
@@ -896,13 +900,14 @@ def woocommerce(corpus: Corpus) -> None:
         SITES["es"],
         "customer_completed_order",
         WC_SUBJECTS["customer_completed_order"]["es"],
-        B,
+        T,
         context=SMTP,
         extra_headers=[("List-Unsubscribe", "<https://tiendasol.es/baja/?e=x>")],
         name="wc-smtp-list-unsubscribe-es",
-        label=B,
-        note="a receipt through the SMTP door with no context but a List-Unsubscribe header: with "
-        "nothing above them, explicit headers win (the order of trust)",
+        label=T,
+        note="a receipt through the SMTP door with no context but a List-Unsubscribe header: "
+        "the order with its totals outweighs a List-Unsubscribe (issue 16: weak bulk cues never "
+        "outweigh strong transactional ones)",
     )
     # WooCommerce extensions: ids outside core.
     for email_id, category, lang, subject in (
@@ -2256,6 +2261,243 @@ def others(corpus: Corpus) -> None:
     corpus.add("updraftplus-report-en", N, "UpdraftPlus backup report; context plugin updraftplus", raw)
 
 
+# -- issue 16: strong transactional cues against weak bulk cues ---------------------------
+
+def utm_footer(site: Site, campaign: str) -> str:
+    q = f"utm_source=woocommerce&amp;utm_medium=email&amp;utm_campaign={campaign}"
+    return (f'<p style="margin:0 0 16px"><a href="https://instagram.com/{site.domain.split(".")[0]}?{q}">'
+            f'Instagram</a> · <a href="{site.url}/blog/?{q}">Blog</a> · <a href="{site.url}/shop/?{q}">'
+            f"Shop</a></p>")
+
+
+SUMMARY = {
+    "en": ("Your weekly store summary", "Here is how {site} did last week", "Net sales", "Orders",
+           "View the full report"),
+    "de": ("Deine wöchentliche Shop-Zusammenfassung", "So lief {site} letzte Woche", "Nettoumsatz",
+           "Bestellungen", "Vollständigen Bericht ansehen"),
+    "fr": ("Votre résumé hebdomadaire", "Voici les résultats de {site} la semaine dernière",
+           "Ventes nettes", "Commandes", "Voir le rapport complet"),
+    "es": ("Tu resumen semanal de la tienda", "Así le fue a {site} la semana pasada", "Ventas netas",
+           "Pedidos", "Ver el informe completo"),
+    "nl": ("Je wekelijkse winkeloverzicht", "Zo deed {site} het vorige week", "Netto-omzet",
+           "Bestellingen", "Bekijk het volledige rapport"),
+    "it": ("Il riepilogo settimanale del negozio", "Ecco come è andato {site} la settimana scorsa",
+           "Vendite nette", "Ordini", "Vedi il rapporto completo"),
+    "pt": ("Seu resumo semanal da loja", "Veja como {site} foi na semana passada", "Vendas líquidas",
+           "Pedidos", "Ver o relatório completo"),
+    "ja": ("ストアの週間サマリー", "先週の{site}の実績", "純売上", "注文", "レポート全体を見る"),
+}
+EDD = {
+    "en": ("Purchase Receipt", "Dear {first},", "Thank you for your purchase. Please click on the link(s) "
+           "below to download your files.", "Payment ID", "Subtotal", "Total"),
+    "de": ("Kaufbeleg", "Hallo {first},", "vielen Dank für deinen Einkauf. Über die Links unten kannst du "
+           "deine Dateien herunterladen.", "Zahlungs-ID", "Zwischensumme", "Gesamt"),
+    "fr": ("Reçu d'achat", "Bonjour {first},", "Merci pour votre achat. Cliquez sur les liens ci-dessous "
+           "pour télécharger vos fichiers.", "Paiement n°", "Sous-total", "Total"),
+    "es": ("Recibo de compra", "Hola {first}:", "Gracias por tu compra. Haz clic en los enlaces de abajo "
+           "para descargar tus archivos.", "ID de pago", "Subtotal", "Total"),
+}
+ACCOUNT_MAIL = {
+    "en": ("Your account at {site}", "Hi {first}, an account has been created for you. Set your password "
+           "here:", "Set your password"),
+    "de": ("Dein Konto bei {site}", "Hallo {first}, für dich wurde ein Konto angelegt. Lege hier dein "
+           "Passwort fest:", "Passwort festlegen"),
+    "it": ("Il tuo account su {site}", "Ciao {first}, abbiamo creato un account per te. Imposta la tua "
+           "password qui:", "Imposta la password"),
+}
+PROMO = {
+    "en": ("Flash sale: 25% off all jackets this weekend", "Our flash sale starts now: 25% off every jacket "
+           "until Sunday. Use coupon FLASH25 at checkout."),
+    "fr": ("Soldes : -30 % sur les lampes", "Les soldes commencent : 30 % de réduction sur toutes les "
+           "lampes jusqu'à dimanche."),
+    "nl": ("Voorjaarsactie: 20% korting op sloten", "Alleen deze week 20% korting op alle fietssloten. "
+           "Bekijk de aanbiedingen in de winkel."),
+}
+
+
+def weighed_evidence(corpus: Corpus) -> None:
+    """Messages whose weak bulk cues (utm_ links, a mailto List-Unsubscribe, marketing words)
+    must lose against strong transactional ones, and mailings that must stay bulk; most
+    come through the SMTP door, so no plugin context helps (issue 16)."""
+    for lang in LANGS:
+        site = SITES[lang]
+        code = "pt-BR" if lang == "pt" else lang
+        wc_message(corpus, site, "customer_processing_order", WC_SUBJECTS["customer_processing_order"][lang],
+                   T, context=SMTP, footer=utm_footer(site, "order_receipt"), cte="8bit",
+                   name=f"wc-smtp-utm-receipt-{code}",
+                   note="WooCommerce receipt through the SMTP door with utm_ links in its footer: the "
+                        "order with its totals outweighs the utm_ links")
+    for lang in LANGS:
+        site = SITES[lang]
+        code = "pt-BR" if lang == "pt" else lang
+        wc_message(corpus, site, "customer_completed_order", WC_SUBJECTS["customer_completed_order"][lang],
+                   T, context=SMTP, footer=utm_footer(site, "order_complete"),
+                   extra_headers=[("List-Unsubscribe", f"<mailto:unsubscribe@{site.domain}>")],
+                   name=f"wc-smtp-mailto-unsubscribe-{code}",
+                   note="completed-order mail through the SMTP door with a mailto-only List-Unsubscribe "
+                        "(added by a relay) and utm_ links: the order outweighs both")
+    for lang in LANGS:
+        site = SITES[lang]
+        code = "pt-BR" if lang == "pt" else lang
+        title, intro, sales, orders, more = SUMMARY[lang]
+        q = "utm_source=wc-admin&amp;utm_medium=email&amp;utm_campaign=weekly_summary"
+        html = (f"<h1>{title}</h1><p>{intro.format(site=site.name)}</p><table><tr><td>{sales}</td>"
+                f"<td>{PRODUCTS[lang][0][1]}</td></tr><tr><td>{orders}</td><td>{rng.randint(5, 90)}</td></tr>"
+                f'</table><p><a href="{site.url}/wp-admin/admin.php?page=wc-admin&amp;path=/analytics/'
+                f'overview&amp;{q}">{more}</a></p><p><a href="https://woocommerce.com/mobile/?{q}">'
+                f"WooCommerce app</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"wordpress@{site.domain}"), to=[("", site.admin)],
+                      subject=f"[{site.name}] {title}", html=html)
+        corpus.add(f"wc-weekly-summary-{code}", N, "weekly store summary to the shop's admin with utm_ "
+                   "links: a link into wp-admin says it is for the staff; utm_ alone is weak", raw)
+    for lang, (title, hello, thanks, pid, sub, total) in EDD.items():
+        site = SITES[lang]
+        name, email = site.customer()
+        first = name.split()[0]
+        price = PRODUCTS[lang][0][1]
+        q = "utm_source=edd&amp;utm_medium=email&amp;utm_campaign=receipt"
+        html = (f"<p>{hello.format(first=first)}</p><p>{thanks}</p><ul><li><a href=\"{site.url}/index.php?"
+                f"eddfile={rng.randint(100, 999)}%3A{rng.randint(10, 99)}%3A1%3A1&amp;ttl={rng.randint(10**9, 2 * 10**9)}"
+                f"&amp;token={token(32)}\">{PRODUCTS[lang][0][0]}</a></li></ul><p>{pid}: {rng.randint(1000, 9999)}"
+                f"</p><p>{sub}: {price}<br>{total}: {price}</p><p><a href=\"{site.url}/?{q}\">{site.name}</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"shop@{site.domain}"), to=[(name, email)],
+                      subject=f"{title} — {site.name}", html=html)
+        corpus.add(f"edd-smtp-receipt-{lang}", T, "Easy Digital Downloads purchase receipt through the SMTP "
+                   "door, utm_ link in the footer: payment id with totals outweighs it", raw)
+    for lang in ("en", "de"):
+        site = SITES[lang]
+        name, email = site.customer()
+        title, hello, thanks, pid, sub, total = EDD[lang]
+        html = (f"<p>{hello.format(first=name.split()[0])}</p><p>{thanks}</p><p>{pid}: {rng.randint(1000, 9999)}"
+                f"</p><p>{total}: {PRODUCTS[lang][1][1]}</p>")
+        raw = message(context=wp_context(site, "easy-digital-downloads"), sender=(site.name, f"shop@{site.domain}"),
+                      to=[(name, email)], subject=f"{title} — {site.name}", html=html,
+                      headers=[("List-Unsubscribe", f"<mailto:unsubscribe@{site.domain}>")])
+        corpus.add(f"edd-receipt-mailto-unsubscribe-{lang}", T, "EDD receipt with context and a mailto "
+                   "List-Unsubscribe: the plugin's context decides", raw)
+    for lang, (word, amount) in (("en", ("Invoice", "$19.00")), ("es", ("Factura", "19,00 €")),
+                                 ("fr", ("Facture", "19,00 €"))):
+        site = SITES[lang]
+        name, email = site.customer()
+        html = (f"<h2>{word}: mp-txn-{rng.randint(10000, 99999)}</h2><table><tr><td>Premium</td><td>{amount}"
+                f"</td></tr><tr><td>Total</td><td>{amount}</td></tr></table><p><a href=\"{site.url}/account/?"
+                f"action=payments&amp;utm_source=memberpress&amp;utm_medium=email&amp;utm_campaign=receipt\">"
+                f"{site.url}/account/</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"members@{site.domain}"), to=[(name, email)],
+                      subject=f"{word} — {site.name}", html=html)
+        corpus.add(f"memberpress-smtp-receipt-{lang}", T, "MemberPress payment receipt through the SMTP door "
+                   "with utm_ links: the invoice with its total outweighs them", raw)
+    for lang in ("en", "de"):
+        site = SITES[lang]
+        name, email = site.customer()
+        html = (f"<p>New signup: {name} ({email})</p><p>Membership: Premium, {PRODUCTS[lang][0][1]}</p>"
+                f"<p><a href=\"{site.url}/wp-admin/admin.php?page=memberpress-members\">Members</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"members@{site.domain}"), to=[("", site.admin)],
+                      subject=f"[{site.name}] New Signup", html=html)
+        corpus.add(f"memberpress-smtp-admin-signup-{lang}", N, "MemberPress new-signup notice to the admin "
+                   "through the SMTP door: link into wp-admin", raw)
+    for lang in ("en", "de", "es"):
+        site = SITES[lang]
+        name, email = site.customer()
+        words = {"en": "You have been enrolled in the course. Log in to your account to start:",
+                 "de": "Du bist jetzt in den Kurs eingeschrieben. Melde dich in deinem Konto an:",
+                 "es": "Te has inscrito en el curso. Accede a tu cuenta para empezar:"}[lang]
+        html = (f"<p>{name.split()[0]},</p><p>{words}</p><p><a href=\"{site.url}/courses/{token(8)}/?"
+                f"utm_source=learndash&amp;utm_medium=email&amp;utm_campaign=enrollment\">{site.url}/courses/</a>"
+                f"</p><p><a href=\"{site.url}/wp-login.php?action=lostpassword\">Password</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"academy@{site.domain}"), to=[(name, email)],
+                      subject={"en": "Course enrollment", "de": "Kurs-Anmeldung", "es": "Inscripción al curso"}[lang],
+                      html=html)
+        corpus.add(f"lms-smtp-enrollment-{lang}", T, "LearnDash enrollment mail through the SMTP door with a "
+                   "utm_ link: account mail to one learner", raw)
+    for lang in ("en", "fr", "nl"):
+        site = SITES[lang]
+        visitor = (f"Visitor {lang.upper()}", f"visitor.{lang}@example.net")
+        html = (f"<p><strong>Name</strong>: {visitor[0]}</p><p><strong>Email</strong>: {visitor[1]}</p>"
+                f"<p><strong>Message</strong>: Do you ship to Canada?</p><p>Powered by <a href=\"https://www."
+                f"gravityforms.com/?utm_source=notification&amp;utm_medium=email&amp;utm_campaign=poweredby\">"
+                f"Gravity Forms</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"wordpress@{site.domain}"), to=[("", site.admin)],
+                      reply_to=visitor, subject=f"New submission from Contact", html=html)
+        corpus.add(f"gravityforms-smtp-admin-{lang}", N, "Gravity Forms admin notification through the SMTP "
+                   "door with a utm_ 'powered by' link: a visitor's message relayed to the site", raw)
+    for lang in ("de", "es", "it"):
+        site = SITES[lang]
+        visitor = (f"Besucher {lang}", f"besucher.{lang}@example.org")
+        raw = message(context=SMTP, sender=(site.name, f"wordpress@{site.domain}"), to=[("", site.admin)],
+                      reply_to=visitor, subject=f"{site.name} \"Kontakt\"",
+                      text=f"Von: {visitor[0]} <{visitor[1]}>\nBetreff: Frage\n\nNachricht:\nHallo!\n\n--\n"
+                           f"Diese E-Mail wurde von einem Kontaktformular auf {site.name} ({site.url}) gesendet")
+        corpus.add(f"cf7-smtp-admin-{lang}", N, "Contact Form 7 mail to the site through the SMTP door: a "
+                   "visitor's message relayed to the site", raw)
+    for lang in ("en", "de", "fr"):
+        site = SITES[lang]
+        subject = NEWSLETTER_SUBJECTS[lang][0]
+        links = [mailpoet_link(site, "track", "click"), mailpoet_link(site, "track", "click")]
+        html = newsletter_html(site, subject, links, mailpoet_link(site, "subscription", "unsubscribe"),
+                               mailpoet_link(site, "track", "open"), None)
+        html = html.replace("Read more", f"{PRODUCTS[lang][0][0]} {PRODUCTS[lang][0][1]}")
+        raw = message(context=SMTP, sender=(site.name, f"news@{site.domain}"), to=[site.customer()],
+                      subject=subject, html=html,
+                      headers=[("List-Unsubscribe", f"<{mailpoet_link(site, 'subscription', 'unsubscribe')}>")])
+        corpus.add(f"mailpoet-smtp-promo-prices-{lang}", B, "MailPoet product newsletter with prices through "
+                   "the SMTP door: tracking links and List-Unsubscribe; prices are no order", raw)
+    for lang in ("en", "it"):
+        site = SITES[lang]
+        subject = NEWSLETTER_SUBJECTS[lang][1]
+        user, email_id = rng.randint(10, 999), rng.randint(1, 99)
+        html = (f"<h1>{subject}</h1><p>{ARTICLES}</p><p><a href=\"{tnp_link(site, 'track', user, email_id)}\">"
+                f"Shop</a></p><p><a href=\"{tnp_link(site, 'unsubscribe', user, email_id)}\">Unsubscribe</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"news@{site.domain}"), to=[site.customer()],
+                      subject=subject, html=html)
+        corpus.add(f"tnp-smtp-newsletter-{lang}", B, "The Newsletter Plugin newsletter through the SMTP door "
+                   "without its headers: its tracking and unsubscribe links", raw)
+    for lang in ("en", "de", "es", "ja"):
+        site = SITES[lang]
+        subject = NEWSLETTER_SUBJECTS[lang][0] if lang in NEWSLETTER_SUBJECTS else "News"
+        hash_ = token(24)
+        unsub = f"{site.url}/?fluentcrm=1&amp;route=unsubscribe&amp;ce_id={rng.randint(100, 9999)}&amp;hash={hash_}"
+        html = (f"<h1>{subject}</h1><p>{ARTICLES}</p><p><a href=\"{site.url}/?fluentcrm=1&amp;route=bnu&amp;"
+                f"ns={rng.randint(10, 99)}&amp;hash={hash_}&amp;utm_source=fluentcrm&amp;utm_medium=email&amp;"
+                f"utm_campaign=spring\">Shop</a></p><p><a href=\"{unsub}\">Unsubscribe</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"news@{site.domain}"), to=[site.customer()],
+                      subject=subject, html=html,
+                      headers=[("List-Unsubscribe", f"<{unsub.replace('&amp;', '&')}>"),
+                               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")])
+        corpus.add(f"fluentcrm-campaign-{lang}", B, "FluentCRM campaign: one-click List-Unsubscribe, its "
+                   "tracking and unsubscribe links", raw)
+    for lang in ("en", "fr"):
+        site = SITES[lang]
+        confirm = f"{site.url}/?fluentcrm=1&amp;route=confirmation&amp;s_id={rng.randint(10, 9999)}&amp;hash={token(24)}"
+        html = (f"<p>{'Please confirm your subscription' if lang == 'en' else 'Merci de confirmer votre inscription'}"
+                f"</p><p><a href=\"{confirm}\">{'Yes, subscribe me' if lang == 'en' else 'Oui, je confirme'}</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"news@{site.domain}"), to=[site.customer()],
+                      subject="Please confirm your subscription" if lang == "en" else "Confirmez votre inscription",
+                      html=html, headers=[("List-Unsubscribe", f"<mailto:unsubscribe@{site.domain}>")])
+        corpus.add(f"fluentcrm-double-optin-{lang}", T, "FluentCRM double opt-in: the confirmation link "
+                   "outweighs a List-Unsubscribe", raw)
+    for lang, (subject, text) in PROMO.items():
+        site = SITES[lang]
+        q = "utm_source=shop&amp;utm_medium=email&amp;utm_campaign=flash"
+        html = (f"<h1>{subject}</h1><p>{text}</p><p><a href=\"{site.url}/shop/?{q}\">Shop</a></p>"
+                f"<p><a href=\"{site.url}/newsletter/unsubscribe/?e={token(12)}\">Unsubscribe</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"hello@{site.domain}"), to=[site.customer()],
+                      subject=subject, html=html)
+        corpus.add(f"promo-smtp-{lang}", B, "a shop's promotion through the SMTP door without list headers: "
+                   "utm_ links, an unsubscribe link and marketing words, nothing transactional", raw)
+    for lang, (subject, text, button) in ACCOUNT_MAIL.items():
+        site = SITES[lang]
+        name, email = site.customer()
+        login = email.split("@")[0]
+        html = (f"<p>{text.format(first=name.split()[0])}</p><p><a href=\"{site.url}/wp-login.php?action=rp&amp;"
+                f"key={token()}&amp;login={login}\">{button}</a></p><p><a href=\"{site.url}/?utm_source=account"
+                f"&amp;utm_medium=email&amp;utm_campaign=welcome\">{site.name}</a></p>")
+        raw = message(context=SMTP, sender=(site.name, f"shop@{site.domain}"), to=[(name, email)],
+                      subject=subject.format(site=site.name), html=html)
+        corpus.add(f"core-smtp-new-account-utm-{lang}", T, "new account mail with a set-password link and a "
+                   "utm_ link through the SMTP door: the password link decides", raw)
+
+
 def main(out: Path = HERE) -> None:
     """Write out/messages/*.eml and out/labels.csv (``out`` is this directory unless a test
     asks for another)."""
@@ -2273,6 +2515,7 @@ def main(out: Path = HERE) -> None:
         membership,
         security,
         others,
+        weighed_evidence,
     ):
         part(corpus)
     with open(out / "labels.csv", "w", newline="", encoding="utf-8") as fh:

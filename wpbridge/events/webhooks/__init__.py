@@ -152,7 +152,10 @@ def outcome(address, verdict: Verdict, *, text="", code=None, status=None, ref: 
 
 def _judge(verdict: ByText, text: str, code: int | None, status: str | None) -> tuple[Group, Reason]:
     permanent = is_permanent(code, status, default=verdict.permanent)
-    group, reason = classify_reply(code, status, text)
+    # The provider held the SMTP dialogue: when it calls the address dead and the words
+    # name no command, they answered RCPT TO (where providers' hard bounces come from).
+    assumed = "RCPT TO" if verdict.fallback is Reason.USER_UNKNOWN else None
+    group, reason = classify_reply(code, status, text, default_command=assumed)
     if reason in (Reason.OTHER, Reason.DELIVERED):
         # The words say nothing: the provider's verdict, unless it calls the address dead
         # while this recipient's own code says "try again".
