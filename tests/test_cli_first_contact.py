@@ -35,6 +35,7 @@ USUAL: dict[str, list[str]] = {
     "admin create-token": ["--name", "ops"],
     "admin list-tokens": [],
     "admin revoke-token": ["ops"],
+    "admin revoke-sessions": ["--site", "{site}"],
     "admin site": ["{site}", "--contact", "owner@example.com"],
     "alerts check": ["--site", "{site}"],
     "bounces listen": [],
