@@ -1,6 +1,11 @@
-"""Session fixtures for the plugin's end-to-end tests: one real WordPress (plugin
-installed from its zip and active), one real bridge, two loopback SMTP sinks: one for
-the bridge's deliveries, one for stock WordPress's own SMTP sending."""
+"""Session fixtures for the plugin's end-to-end tests, once per WordPress release
+(Debian's 6.1.9 and 6.5.5 from the npm registry: test ids [wp6.1] and [wp6.5]): one real
+WordPress (plugin installed from its zip and active), one real bridge, two loopback SMTP
+sinks: one for the bridge's deliveries, one for stock WordPress's own SMTP sending.
+
+Every test here uses ``wp_release`` (through ``wp_env`` or directly), so pytest runs all
+of one release's tests, tears its site down, then the other's: one install per release
+per session, one table prefix per site."""
 
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.smtp_sink import Received, Sink
-from tests.wordpress import wp_harness as h
+from tests.wordpress import wp_builds, wp_harness as h
 
 MU_PLUGINS = sorted(h.PHP_DIR.glob("mu-plugins/*.php"))
 DOMAIN = "example.com"
@@ -50,11 +56,19 @@ def unique(label: str) -> str:
     return f"{label} {uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture(scope="session", params=list(wp_builds.RELEASES), ids=lambda r: f"wp{r}")
+def wp_release(request) -> Path:
+    """The WordPress tree (to copy) of the release this test runs on."""
+    try:
+        tree = wp_builds.source(request.param)
+    except wp_builds.Unavailable as exc:
+        pytest.skip(f"WordPress {wp_builds.RELEASES[request.param]} cannot run here: {exc}")
+    assert wp_builds.version_of(tree).startswith(request.param + "."), "the release it claims to be"
+    return tree
+
+
 @pytest.fixture(scope="session")
-def wp_env(tmp_path_factory):
-    why = h.missing_requirements()
-    if why:
-        pytest.skip(f"real-WordPress tests need PHP and Debian's wordpress package: {why}")
+def wp_env(tmp_path_factory, wp_release):
     tmp = tmp_path_factory.mktemp("wordpress")
     with ExitStack() as stack:
         bridge_sink = stack.enter_context(Sink())
@@ -63,7 +77,7 @@ def wp_env(tmp_path_factory):
         bridge.add_site("shop.example.com", DOMAIN)
         stack.callback(bridge.stop)
         bridge.start()
-        wp = h.WordPress(tmp / "site", {"WPBRIDGE_TEST_SMTP_PORT": stock_sink.port})
+        wp = h.WordPress(tmp / "site", {"WPBRIDGE_TEST_SMTP_PORT": stock_sink.port}, wp_release)
         stack.callback(shutil.rmtree, wp.root, True)
         stack.callback(wp.drop_tables)
         wp.install(h.build_plugin_zip(tmp / "dist"), MU_PLUGINS)

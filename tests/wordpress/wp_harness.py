@@ -1,9 +1,10 @@
 """A real WordPress, a real bridge and loopback SMTP sinks, for the plugin's end-to-end
 tests and for bench/wp_mail_bench.py.
 
-WordPress is Debian's package (/usr/share/wordpress) copied into a temporary folder with
-its own wp-config.php and table prefix, installed from PHP CLI against the MariaDB on
-127.0.0.1:3306 and served by ``php -S``. The plugin is installed from the zip that
+WordPress is one of the releases in wp_builds.py (Debian's 6.1.9 package, or 6.5.5 from
+the npm registry) copied into a temporary folder with its own wp-config.php and table
+prefix, installed from PHP CLI against the MariaDB on 127.0.0.1:3306 and served by
+``php -S``. The plugin is installed from the zip that
 wp-plugin/build-zip.sh builds. Test-only PHP lives in tests/wordpress/php/.
 """
 
@@ -27,22 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.smtp_sink import free_port
+from tests.wordpress import wp_builds
 
 ROOT = Path(__file__).resolve().parents[2]
 PHP_DIR = Path(__file__).resolve().parent / "php"
-WORDPRESS_SRC = Path("/usr/share/wordpress")
 PLUGIN = "wpbridge/wpbridge.php"
 
 DB_HOST = os.environ.get("WPBRIDGE_TEST_MYSQL_HOST", "127.0.0.1:3306")
 DB_NAME = os.environ.get("WPBRIDGE_TEST_MYSQL_DB", "test")
 
 
-def missing_requirements() -> str | None:
-    """Why the real-WordPress tests cannot run here, or None."""
-    if shutil.which("php") is None:
-        return "php is not installed (apt-get install php-cli php-mysql)"
-    if not (WORDPRESS_SRC / "wp-settings.php").is_file():
-        return f"{WORDPRESS_SRC} is missing (apt-get install wordpress)"
+def missing_requirements(release: str = "6.1") -> str | None:
+    """Why WordPress ``release`` cannot run here, or None."""
+    try:
+        wp_builds.source(release)
+    except wp_builds.Unavailable as exc:
+        return str(exc)
     return None
 
 
@@ -184,10 +185,13 @@ class Bridge:
 
 
 class WordPress:
-    """One WordPress site in ``root``, its tables under a prefix of its own."""
+    """One WordPress site in ``root``, copied from ``source`` (a tree from wp_builds.source),
+    its tables under a prefix of its own."""
 
-    def __init__(self, root: Path, constants: dict[str, object] | None = None):
+    def __init__(self, root: Path, constants: dict[str, object] | None = None,
+                 source: Path = wp_builds.DEBIAN_WORDPRESS):
         self.root = root
+        self.source = source
         self.port = free_port()
         self.prefix = "wpb" + secrets.token_hex(4) + "_"
         self.token = secrets.token_hex(16)
@@ -203,7 +207,9 @@ class WordPress:
     def install(self, plugin_zip: Path, mu_plugins: list[Path],
                 installer: tuple[str, ...] = ("install.php",)) -> None:
         """Copy WordPress, write wp-config.php, install the site, unpack the plugin."""
-        shutil.copytree(WORDPRESS_SRC, self.root, symlinks=False)
+        # A real copy (symlinks followed): wp-load.php resolves its own path, and Debian's
+        # tree links to files elsewhere.
+        shutil.copytree(self.source, self.root, symlinks=False)
         self.write_config()
         with zipfile.ZipFile(plugin_zip) as zf:
             zf.extractall(self.root / "wp-content" / "plugins")
@@ -243,6 +249,11 @@ class WordPress:
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, path)
+
+    @property
+    def version(self) -> str:
+        """``$wp_version``, e.g. "6.5.5"."""
+        return wp_builds.version_of(self.root)
 
     # -- running -----------------------------------------------------------------------
 
