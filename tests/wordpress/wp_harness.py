@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PHP_DIR = Path(__file__).resolve().parent / "php"
 PLUGIN = "wpbridge/wpbridge.php"
 
+STOP_EDITING = "/* That's all, stop editing! Happy publishing. */"
 DB_HOST = os.environ.get("WPBRIDGE_TEST_MYSQL_HOST", "127.0.0.1:3306")
 DB_NAME = os.environ.get("WPBRIDGE_TEST_MYSQL_DB", "test")
 
@@ -204,15 +205,17 @@ class WordPress:
 
     # -- set-up ------------------------------------------------------------------------
 
-    def install(self, plugin_zip: Path, mu_plugins: list[Path],
+    def install(self, plugin_zip: Path | None, mu_plugins: list[Path],
                 installer: tuple[str, ...] = ("install.php",)) -> None:
-        """Copy WordPress, write wp-config.php, install the site, unpack the plugin."""
+        """Copy WordPress, write wp-config.php, install the site, unpack the plugin (unless
+        ``plugin_zip`` is None: a site that has never seen it)."""
         # A real copy (symlinks followed): wp-load.php resolves its own path, and Debian's
         # tree links to files elsewhere.
         shutil.copytree(self.source, self.root, symlinks=False)
         self.write_config()
-        with zipfile.ZipFile(plugin_zip) as zf:
-            zf.extractall(self.root / "wp-content" / "plugins")
+        if plugin_zip is not None:
+            with zipfile.ZipFile(plugin_zip) as zf:
+                zf.extractall(self.root / "wp-content" / "plugins")
         mu_dir = self.root / "wp-content" / "mu-plugins"
         mu_dir.mkdir(exist_ok=True)
         for path in mu_plugins:
@@ -238,9 +241,16 @@ class WordPress:
         lines += [salts, f"$table_prefix = '{self.prefix}';",
                   # The plugin's WPBRIDGE_* constants, which some tests change (set_constants).
                   "if ( is_file( __DIR__ . '/wpbridge-constants.php' ) ) { require __DIR__ . '/wpbridge-constants.php'; }",
+                  STOP_EDITING,
                   "if ( ! defined( 'ABSPATH' ) ) { define( 'ABSPATH', __DIR__ . '/' ); }",
                   "require_once ABSPATH . 'wp-settings.php';", ""]
         (self.root / "wp-config.php").write_text("\n".join(lines))
+
+    def add_to_config(self, text: str) -> None:
+        """Paste ``text`` into wp-config.php where an admin would: above "stop editing"."""
+        path = self.root / "wp-config.php"
+        config = path.read_text()
+        path.write_text(config.replace(STOP_EDITING, text.rstrip("\n") + "\n" + STOP_EDITING, 1))
 
     def set_constants(self, constants: dict[str, object]) -> None:
         """Define exactly these WPBRIDGE_* constants from the next request on."""
