@@ -78,6 +78,7 @@ def wp_env(tmp_path_factory, wp_release):
         stack.callback(bridge.stop)
         bridge.start()
         wp = h.WordPress(tmp / "site", {"WPBRIDGE_TEST_SMTP_PORT": stock_sink.port}, wp_release)
+        wp.log_php_errors()
         stack.callback(shutil.rmtree, wp.root, True)
         stack.callback(wp.drop_tables)
         wp.install(h.build_plugin_zip(tmp / "dist"), MU_PLUGINS)
@@ -87,13 +88,19 @@ def wp_env(tmp_path_factory, wp_release):
         stack.callback(wp.stop)
         wp.serve()
         yield env
+        complaints = wp.plugin_complaints()
+        assert not complaints, f"PHP complained about the plugin on WordPress {wp.version}:\n" + "\n".join(complaints)
 
 
 @pytest.fixture
 def env(wp_env):
     """The session's set-up, put back to normal after each test: plugin active, default
-    constants, bridge running, spool empty."""
+    constants, bridge running, spool empty. PHP errors, warnings or notices from the
+    plugin's files during the test fail it (at teardown)."""
+    wp_env.wp.plugin_complaints()  # only this test's
     yield wp_env
+    complaints = wp_env.wp.plugin_complaints()
+    assert not complaints, "PHP complained about the plugin:\n" + "\n".join(complaints)
     wp_env.wp.set_constants(wp_env.default_constants())
     wp_env.bridge.start()
     state = wp_env.wp.driver("state")

@@ -102,10 +102,8 @@ def fresh(wp_release, tmp_path):
     directory, and a freshly installed WordPress that has never seen the plugin."""
     with Sink() as sink:
         serve = Serve(tmp_path / "wpbridge-data", sink.port)
-        wp = h.WordPress(tmp_path / "site", {
-            # PHP notices and warnings the plugin causes, to be looked at after the walk.
-            "WP_DEBUG": True, "WP_DEBUG_LOG": str(tmp_path / "debug.log"), "WP_DEBUG_DISPLAY": False,
-        }, wp_release)
+        wp = h.WordPress(tmp_path / "site", source=wp_release)
+        wp.log_php_errors()
         try:
             wp.install(None, [])
             wp.serve()
@@ -216,8 +214,5 @@ def test_newcomer_path(fresh, browser, wp_release, request):
     context.close()
 
     # Nothing the plugin did on this WordPress made PHP complain.
-    log = tmp / "debug.log"
-    complaints = [line for line in (log.read_text().splitlines() if log.exists() else [])
-                  if "/plugins/wpbridge/" in line]
-    assert complaints == []
+    assert wp.plugin_complaints() == []
     assert "Traceback" not in serve.output

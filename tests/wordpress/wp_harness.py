@@ -198,10 +198,28 @@ class WordPress:
         self.token = secrets.token_hex(16)
         self.constants = dict(constants or {})
         self.server: subprocess.Popen | None = None
+        self._log_read = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def log_php_errors(self) -> None:
+        """Have WordPress log every PHP error, warning, notice and deprecation (WP_DEBUG)
+        to a file next to the site, for plugin_complaints(); call before install()."""
+        self.constants.update(WP_DEBUG=True, WP_DEBUG_DISPLAY=False,
+                              WP_DEBUG_LOG=str(self.root.with_name(self.root.name + "-debug.log")))
+
+    def plugin_complaints(self) -> list[str]:
+        """The lines PHP logged from the plugin's own files since the last call."""
+        path = Path(self.constants["WP_DEBUG_LOG"])
+        if not path.exists():
+            return []
+        with path.open(errors="replace") as f:
+            f.seek(self._log_read)
+            text = f.read()
+            self._log_read = f.tell()
+        return [line for line in text.splitlines() if "/plugins/wpbridge/" in line]
 
     # -- set-up ------------------------------------------------------------------------
 
