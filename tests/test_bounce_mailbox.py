@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.mail_server import DOVECOT, MailServer
+from tests.tools import needs_tool
 from tests.conftest import make_site
 from tests.test_bounce_loop import DSN, _deliver, loop  # noqa: F401  (the fixture)
 from tests.test_unsubscribe_mailto import UNSUBSCRIBE, _newsletter_to, bridge  # noqa: F401  (the fixture)
@@ -16,8 +15,7 @@ from wpbridge.events.mailbox import MailboxError, poll
 
 @pytest.fixture
 def mail_server():
-    if not os.path.exists(DOVECOT):
-        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)")
+    needs_tool(DOVECOT, "apt-get install dovecot-imapd dovecot-pop3d")
     with MailServer() as server:
         yield server
 

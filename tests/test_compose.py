@@ -4,7 +4,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.tools import needs_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -12,9 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_compose_file_is_valid():
     if shutil.which("docker-compose"):
         cmd = ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"]
-    elif subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                                   capture_output=True).returncode == 0:
         cmd = ["docker", "compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"]
     else:
-        pytest.skip("neither docker-compose nor the docker compose plugin is installed")
+        needs_tool("docker-compose", "apt-get install docker-compose")
+        return
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -22,11 +22,11 @@ import sqlalchemy as sa
 import trustme
 
 from tests.conftest import make_site
+from tests.tools import needs_tool
 from wpbridge.ingest.smtp import Listener, is_loopback, line_ending_problem
 from wpbridge.models import Message, Recipient
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-SWAKS = "/usr/bin/swaks"
 
 
 def smtp_settings(settings, **values):
@@ -230,10 +230,11 @@ def test_implicit_tls_with_auth_login(app, site, listener, client_tls):
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_swaks_starttls_auth(app, site, listener, ca, tmp_path, mechanism):
+    swaks = needs_tool("swaks", "apt-get install swaks")
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     out = subprocess.run(
-        [SWAKS, "--server", "127.0.0.1", "--port", str(listener.port), "--tls", "--tls-verify",
+        [swaks, "--server", "127.0.0.1", "--port", str(listener.port), "--tls", "--tls-verify",
          "--tls-ca-path", str(ca_file), "--auth", mechanism, "--auth-user", site.key_id,
          "--auth-password", site.secret, "--ehlo", "swaks.example", "--from", "news@example.com",
          "--to", "bob@example.org", "--header", "Subject: swaks test", "--body", "from swaks"],
@@ -435,7 +436,7 @@ def test_several_listener_processes_share_the_port(app, site, settings, tmp_path
             client.login(site.key_id, site.secret)
             ids.append(queued_id(*send(client, rfc5322(subject=f"message {i}"))))
             client.quit()
-        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        out = subprocess.run([needs_tool("pgrep", "apt-get install procps"), "-P", str(proc.pid)], capture_output=True, text=True).stdout
         assert len(out.split()) == 2, out
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0

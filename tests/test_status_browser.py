@@ -23,6 +23,7 @@ from tests.conftest import make_site, message
 from tests.smtp_sink import free_port
 from tests.test_relay import drain, provider_settings, states
 from tests.test_status import embed_url
+from tests.tools import needs_tool
 from wpbridge.app import create_app
 from wpbridge.models import Site, utcnow
 from wpbridge.status import access
@@ -98,7 +99,7 @@ def served(settings, engine, sink):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "apt-get install chromium"
+    needs_tool(CHROMIUM, "apt-get install chromium")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield b
