@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.smtp_sink import Sink, free_port
+from tests.tools import needs_tool
 from tests.wordpress import wp_harness as h
 from tests.wordpress.conftest import wait_received
 
@@ -86,9 +87,9 @@ class Serve:
 
 @pytest.fixture
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
+
+    needs_tool(CHROMIUM, "apt-get install chromium")
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
