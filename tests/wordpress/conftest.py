@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +75,16 @@ def wp_env(tmp_path_factory, wp_release):
         bridge_sink = stack.enter_context(Sink())
         stock_sink = stack.enter_context(Sink())
         bridge = h.Bridge(tmp / "bridge", f"smtp://127.0.0.1:{bridge_sink.port}")
-        bridge.add_site("shop.example.com", DOMAIN)
         stack.callback(bridge.stop)
-        bridge.start()
         wp = h.WordPress(tmp / "site", {"WPBRIDGE_TEST_SMTP_PORT": stock_sink.port}, wp_release)
         wp.log_php_errors()
         stack.callback(shutil.rmtree, wp.root, True)
         stack.callback(wp.drop_tables)
-        wp.install(h.build_plugin_zip(tmp / "dist"), MU_PLUGINS)
+        # The bridge starts while WordPress installs: a few seconds each, mostly start-up.
+        with ThreadPoolExecutor(1) as pool:
+            started = pool.submit(lambda: (bridge.add_site("shop.example.com", DOMAIN), bridge.start()))
+            wp.install(h.build_plugin_zip(tmp / "dist"), MU_PLUGINS)
+            started.result()
         env = Env(wp, bridge, bridge_sink, stock_sink)
         wp.set_constants(env.default_constants())
         wp.php("plugins.php", "activate", h.PLUGIN)

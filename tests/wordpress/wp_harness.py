@@ -117,6 +117,10 @@ class Bridge:
     data_dir: Path
     provider_url: str
     port: int = field(default_factory=free_port)
+    # serve's SMTP listeners too: the defaults (2587, 2465) would clash with any other
+    # bridge on this machine, and serve stops when a part cannot start.
+    smtp_port: int = field(default_factory=free_port)
+    smtp_tls_port: int = field(default_factory=free_port)
     python: str = sys.executable
     proc: subprocess.Popen | None = None
     key_id: str = ""
@@ -130,7 +134,8 @@ class Bridge:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(WPBRIDGE_DATA=str(self.data_dir), WPBRIDGE_PROVIDER=self.provider_url,
-                   WPBRIDGE_HTTP_PORT=str(self.port), WPBRIDGE_WORKER_POLL="0.1")
+                   WPBRIDGE_HTTP_PORT=str(self.port), WPBRIDGE_SMTP_PORT=str(self.smtp_port),
+                   WPBRIDGE_SMTP_TLS_PORT=str(self.smtp_tls_port), WPBRIDGE_WORKER_POLL="0.1")
         return env
 
     def cli(self, *args: str) -> str:
