@@ -143,10 +143,12 @@ class SiteClient:
         return self.request("GET", path)
 
 
-def make_site(app, settings, name="shop.example.com", domains=("example.com",), **quotas) -> SiteClient:
+def make_site(app, settings, name="shop.example.com", domains=("example.com",), *,
+              from_policy=None, default_from=None, subdomains=None, **quotas) -> SiteClient:
     sessions = app.extensions["wpbridge"].sessions
     with sessions() as session, session.begin():
         _, creds = sites.create(session, settings.secret_key, name, list(domains), **quotas)
+        sites.set_senders(session, name, from_policy, default_from, subdomains)
     return SiteClient(app.test_client(), creds.key_id, creds.secret, name)
 
 

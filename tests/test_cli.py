@@ -39,7 +39,7 @@ def test_site_lifecycle(run):
     assert json.loads(run("site", "list", "--json"))["hourly_quota"] == 10
     assert "not a domain name" in run("site", "add", "not a domain", ok=False)
     run("site", "remove", "shop.example.com", "--yes")
-    assert run("site", "list") == ""
+    assert run("site", "list").startswith("No sites yet. Create one with: wpbridge site add")
 
 
 def test_suppressions_import_export(run, tmp_path):

@@ -517,7 +517,8 @@ def test_wrong_credentials_are_refused(site, listener, client_tls):
 
 
 @sqlite_only
-def test_foreign_sender_domain_is_refused(app, site, listener, client_tls):
+def test_foreign_sender_domain_is_refused(app, settings, listener, client_tls):
+    site = make_site(app, settings, from_policy="refuse")  # rewrite: see tests/test_from_policy.py
     client = login(listener, site, client_tls)
     assert_refused(client.mail("shop@evil.example"), 550, "5.7.1", "evil.example",
                    "shop.example.com", "wpbridge site domains add")
@@ -672,7 +673,8 @@ def test_plain_auth_from_loopback_when_enabled(app, site, settings, engine, tls_
 
 
 @sqlite_only
-def test_trusted_loopback_site_submits_without_auth(app, site, settings, engine, tls_files):
+def test_trusted_loopback_site_submits_without_auth(app, settings, engine, tls_files):
+    site = make_site(app, settings, from_policy="refuse")
     with running(settings, engine, tls_files, smtp_trusted_loopback_site=site.name) as listener:
         client = connect(listener.port)
         client.ehlo()

@@ -118,6 +118,8 @@ def test_wrong_password_or_user_is_refused(settings, engine, tls_files, client_t
 def test_a_login_sends_only_from_its_own_sites_domains(app, settings, engine, tls_files, client_tls,
                                                       cli, two_sites):
     shop, other = two_sites
+    with app.extensions["wpbridge"].sessions() as session, session.begin():
+        sites.set_senders(session, shop.name, "refuse")  # under rewrite: tests/test_from_policy.py
     username, password = add_login(cli, shop.name)
     with running(settings, engine, tls_files) as listener:
         client = smtp_login(listener.port, client_tls, username, password)

@@ -136,22 +136,31 @@ def test_expired_and_forged_tokens_are_refused(flow, engine):
     assert forged.get(SITE_PAGE).status_code == 403
 
 
-def test_embed_token_needs_a_signature_and_warns_of_unregistered_origins(flow, engine):
-    app, _, shop, *_ = flow
-    raw = app.test_client().post("/api/v1/embed-token", json={})
+def test_embed_token_lets_the_origin_the_site_reports_frame_its_page(flow, engine):
+    app, _, shop, other, _ = flow
+    raw = app.test_client().post("/api/v1/embed-token", json={"origin": "https://evil.example"})
     assert raw.status_code == 401 and raw.json["error"]["code"] == "missing_signature"
-    answer = embed_url(shop, {"origin": "https://admin.example.com"})
-    assert "wpbridge admin site shop.example.com --origin https://admin.example.com" in answer["warning"]
-
-    with app.extensions["wpbridge"].sessions() as session, session.begin():
-        site = session.scalar(select(Site).where(Site.name == "shop.example.com"))
-        access.update_site_settings(session, site, add_origins=("https://Admin.Example.com/",))
-    answer = embed_url(shop, {"origin": "https://admin.example.com"})
-    assert "warning" not in answer and answer["frame_origins"] == ["https://admin.example.com"]
+    # Before any report: the site's own origin.
+    assert embed_url(shop)["frame_origins"] == ["https://shop.example.com", "http://shop.example.com"]
+    # The site's own signed request reports its wp-admin's origin: no manual step.
+    answer = embed_url(shop, {"origin": "https://Admin.Example.com:8443/"})
+    assert "warning" not in answer and answer["frame_origins"] == ["https://admin.example.com:8443"]
+    # Another site's report changes nothing for this one; a malformed origin is not stored.
+    embed_url(other, {"origin": "https://evil.example"})
+    bad = embed_url(shop, {"origin": "javascript:alert(1)"})
+    assert "is not an origin" in bad["warning"] and bad["frame_origins"] == ["https://admin.example.com:8443"]
     browser = app.test_client()
     open_embed(browser, answer["url"])
-    csp = browser.get(SITE_PAGE).headers["Content-Security-Policy"]
-    assert csp.endswith("frame-ancestors 'self' https://admin.example.com")
+    page = browser.get(SITE_PAGE)
+    assert page.headers["Content-Security-Policy"].endswith(
+        "frame-ancestors 'self' https://admin.example.com:8443")
+    assert "May be embedded by: https://admin.example.com:8443" in page.get_data(as_text=True)
+    # The operator's extra origin is added to the reported ones.
+    with app.extensions["wpbridge"].sessions() as session, session.begin():
+        site = session.scalar(select(Site).where(Site.name == "shop.example.com"))
+        access.update_site_settings(session, site, add_origins=("https://ops.example.com",))
+    assert embed_url(shop, {"origin": "https://admin.example.com:8443"})["frame_origins"] == [
+        "https://admin.example.com:8443", "https://ops.example.com"]
 
 
 def test_cookie_over_https_is_secure_none_and_partitioned(settings, engine):

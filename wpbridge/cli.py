@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -11,8 +12,10 @@ import sys
 import time
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from wpbridge import db, settings as settings_mod, sites
+from wpbridge.errors import DatabaseUnavailable
 from wpbridge.settings import SettingsError
 
 
@@ -21,13 +24,34 @@ def _settings() -> settings_mod.Settings:
         return settings_mod.ensure_secret_key(settings_mod.load())
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the secret key in the data directory: {exc}; "
+                                   "check WPBRIDGE_DATA and its permissions, or set "
+                                   "WPBRIDGE_SECRET_KEY") from None
 
 
 def _sessions(settings):
     return db.make_sessionmaker(db.make_engine(settings))
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every expected condition ends a command with one line naming the problem and the fix
+    ("Error: ..."), never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, DatabaseUnavailable, sites.SiteError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except DBAPIError as exc:
+            try:
+                settings = settings_mod.load()
+            except SettingsError:
+                raise click.ClickException(f"the database failed: {exc.orig or exc}") from None
+            raise click.ClickException(str(db.unavailable(settings, exc))) from None
+
+
+@click.group(cls=_Commands)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """wpbridge: durable, authenticated mail for WordPress and WooCommerce sites."""
@@ -80,25 +104,75 @@ def _print_credentials(site_name: str, creds: sites.Credentials, url: str, as_js
                f"define( 'WPBRIDGE_SECRET', '{creds.secret}' );")
 
 
+FALLBACK_SITE = "localhost.localdomain"
+
+
+def _first_site(session, settings, name: str | None, domains: tuple[str, ...], url: str) -> None:
+    """Create the site ``serve`` was told about (or, on a bridge without sites, a stand-in),
+    or add the domains it was given; print credentials only when they are new."""
+    name = name or settings.first_site
+    domains = tuple(domains) or settings.first_site_domains
+    existing = sites.all_sites(session)
+    if not name and existing:
+        return
+    if not name:
+        name = FALLBACK_SITE
+        click.secho(f"First start: created the site {name}. Name your shop's instead: "
+                    "wpbridge serve --site shop.example.com --domain example.com", bold=True)
+    elif any(s.name == sites.normalise_domain(name) for s in existing):
+        if domains:
+            sites.add_domains(session, name, list(domains))
+        return
+    else:
+        click.secho(f"Created the site {sites.normalise_domain(name)}.", bold=True)
+    site, creds = sites.create(session, settings.secret_key, name, list(domains) or None)
+    _print_credentials(site.name, creds, url, False)
+    click.echo("")
+
+
+def _senders_line(site) -> str:
+    """Which From domains a site may use, what happens to others, and how to add one."""
+    from wpbridge.ingest.sender import default_sender
+
+    domains = [d.domain for d in site.domains]
+    other = (f"other senders become {default_sender(site.default_from, domains)} (original in "
+             "Reply-To)" if site.from_policy == "rewrite" else "other senders are refused")
+    return (f"Site {site.name} may send From: {', '.join(domains)}"
+            f"{' and their subdomains' if site.subdomains else ' (exactly)'}; {other}. Add a domain: "
+            f"wpbridge site domains add {site.name} DOMAIN; change this: wpbridge site senders {site.name}")
+
+
+def _sender_banner(session) -> None:
+    listed = sites.all_sites(session)
+    for s in listed[:5]:
+        click.echo(_senders_line(s), err=True)
+    if len(listed) > 5:
+        click.echo(f"... and {len(listed) - 5} more sites: wpbridge site list", err=True)
+
+
 @main.command()
 @click.option("--http", "bind", metavar="HOST:PORT", help="Where the HTTP API listens (127.0.0.1:8025).")
-def serve(bind: str | None) -> None:
+@click.option("--site", "site_name", metavar="NAME", help="The shop's site, e.g. shop.example.com "
+              "(created if missing; default: the first_site setting).")
+@click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+              help="A sending domain of --site, e.g. example.com (repeatable; default: the site's name).")
+def serve(bind: str | None, site_name: str | None, domains: tuple[str, ...]) -> None:
     """Run the whole bridge on this machine: database, HTTP API and a worker.
 
-    Creates or upgrades the database, creates a first site if there is none, and stops
-    everything cleanly on Ctrl-C.
+    Creates or upgrades the database, creates the site named by --site (or, on a bridge
+    without sites, a stand-in), and stops everything cleanly on Ctrl-C.
     """
     settings = _settings()
     host, port = _parse_bind(bind, settings)
-    db.upgrade(settings)
+    if domains and not (site_name or settings.first_site):
+        raise click.UsageError("--domain needs --site: wpbridge serve --site shop.example.com "
+                               "--domain example.com")
+    db.ensure_schema(settings)
     sessions = _sessions(settings)
     with sessions() as session, session.begin():
-        if not sites.all_sites(session):
-            site, creds = sites.create(session, settings.secret_key, "localhost.localdomain",
-                                       ["localhost.localdomain"])
-            click.secho("First start: created a site for you.", bold=True)
-            _print_credentials(site.name, creds, f"http://{host}:{port}", False)
-            click.echo("Add your own: wpbridge site add shop.example.com --domain example.com\n")
+        _first_site(session, settings, site_name, domains, f"http://{host}:{port}")
+    with sessions() as session:
+        _sender_banner(session)
     if not settings.providers:
         click.secho("NOTICE: no provider configured. Mail goes to the local capture outbox "
                     f"({settings.outbox_dir}); NOTHING LEAVES THIS MACHINE. 'wpbridge outbox' lists "
@@ -189,7 +263,7 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 def db_upgrade() -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema (every command that needs it does this too)."""
     db.upgrade(_settings())
     click.echo("database is up to date")
 
@@ -227,6 +301,10 @@ def site_list(as_json: bool) -> None:
         rows = [{"site": s.name, "key_id": s.key_id, "domains": [d.domain for d in s.domains],
                  "hourly_quota": s.hourly_quota, "daily_quota": s.daily_quota}
                 for s in sites.all_sites(session)]
+    if not rows and not as_json:
+        click.echo("No sites yet. Create one with: wpbridge site add shop.example.com --domain "
+                   "example.com (or start the bridge: wpbridge serve --site shop.example.com "
+                   "--domain example.com)", err=True)
     for r in rows:
         click.echo(json.dumps(r) if as_json else
                    f"{r['site']}\t{r['key_id']}\t{','.join(r['domains'])}\t"
@@ -254,6 +332,20 @@ def domains_add(name, domains) -> None:
     """Allow a site to send from more domains."""
     site = _site_op(sites.add_domains, name, list(domains))
     click.echo(f"{site.name}: {', '.join(d.domain for d in site.domains)}")
+
+
+@site_group.command("senders")
+@click.argument("name")
+@click.option("--from-policy", type=click.Choice(["rewrite", "refuse"]),
+              help="A From outside the sending domains: rewrite it to the default sender "
+                   "(original to Reply-To), or refuse the message.")
+@click.option("--default-from", metavar="ADDRESS",
+              help="The sender a rewritten From gets (\"\": wordpress@<first sending domain>).")
+@click.option("--subdomains/--exact-domains", default=None,
+              help="Whether a sending domain also covers its subdomains (not those another site has).")
+def site_senders(name, from_policy, default_from, subdomains) -> None:
+    """Show or set what a site may send as: its From policy, default sender and subdomains."""
+    click.echo(_senders_line(_site_op(sites.set_senders, name, from_policy, default_from, subdomains)))
 
 
 @site_group.command("rotate-secret")
@@ -384,7 +476,9 @@ def send_test(site_name, to, sender, url) -> None:
     try:
         resp = requests.post(url + "/api/v1/messages", data=body, headers=headers, timeout=10)
     except requests.RequestException as exc:
-        raise click.ClickException(f"cannot reach the bridge at {url}: {exc}; is 'wpbridge serve' running?")
+        raise click.ClickException(
+            f"cannot reach the bridge at {url} ({type(exc).__name__}); start it with 'wpbridge "
+            "serve', or give its address with --url") from None
     if resp.status_code != 202:
         raise click.ClickException(f"the bridge answered {resp.status_code}: {resp.text}")
     click.echo(f"queued as {resp.json()['id']}")
@@ -415,6 +509,9 @@ def suppressions_list(site_name, reason, as_json) -> None:
     site_id = _site_id(settings, site_name)
     with db.make_engine(settings).connect() as conn:
         rows = suppressions.listing(conn, site_id, reason=reason, limit=10**9)
+    if not rows and not as_json:
+        click.echo(f"{site_name} has no suppressions"
+                   + (f" with reason {reason}" if reason else ""), err=True)
     for r in rows:
         click.echo(json.dumps(r) if as_json else f"{r['address']}\t{r['scope']}\t{r['reason']}\t{r['created_at']}")
 
@@ -529,3 +626,30 @@ def privacy_prune(days) -> None:
 
     n = privacy.prune_bodies(db.make_engine(_settings()), days, utcnow())
     click.echo(f"{n} message bodies dropped")
+
+
+# Commands that need no database, or set it up themselves; every other one finds its schema
+# created or upgraded first (as 'serve' does), so none depends on another having run before.
+_NO_DATABASE = {"classify", "bounces parse", "outbox", "db upgrade", "serve", "dns check"}
+
+
+def _with_schema(callback):
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        db.ensure_schema(_settings())
+        return callback(*args, **kwargs)
+    return run
+
+
+def _walk(group: click.Group, prefix: str = ""):
+    for name, cmd in group.commands.items():
+        path = f"{prefix}{name}"
+        if isinstance(cmd, click.Group):
+            yield from _walk(cmd, path + " ")
+        else:
+            yield path, cmd
+
+
+for _path, _cmd in _walk(main):
+    if _path not in _NO_DATABASE and _cmd.callback is not None:
+        _cmd.callback = _with_schema(_cmd.callback)

@@ -12,11 +12,12 @@ import sqlite3
 from importlib import resources
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
+from wpbridge.errors import DatabaseUnavailable
 from wpbridge.settings import Settings
-
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -117,7 +118,42 @@ def alembic_config(settings: Settings):
 
 
 def upgrade(settings: Settings) -> None:
-    """Create or upgrade the schema to the newest migration (``wpbridge db upgrade``)."""
+    """Create or upgrade the schema to the newest migration (``wpbridge db upgrade``).
+
+    :raise DatabaseUnavailable: the database cannot be reached or written.
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(settings), "head")
+    try:
+        command.upgrade(alembic_config(settings), "head")
+    except DBAPIError as exc:
+        raise unavailable(settings, exc) from None
+    except OSError as exc:  # the data directory cannot be made or written
+        raise DatabaseUnavailable(f"cannot create the database in {settings.data_dir}: {exc}; "
+                                  "check WPBRIDGE_DATA and its permissions") from None
+
+
+_ready: set[str] = set()
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Create or upgrade the schema, once per process and database: what ``serve`` does on
+    start, and every command that reads or writes the database does first, so that no
+    command depends on another having run before it.
+
+    :raise DatabaseUnavailable: the database cannot be reached or written.
+    """
+    if settings.database_url not in _ready:
+        upgrade(settings)
+        _ready.add(settings.database_url)
+
+
+def unavailable(settings: Settings, exc: Exception) -> DatabaseUnavailable:
+    """One line for a database error: which database (no password), what it said, the fix."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    hint = ("check that PostgreSQL runs and WPBRIDGE_DATABASE_URL is right"
+            if not settings.is_sqlite else "check WPBRIDGE_DATA (or WPBRIDGE_DATABASE_URL) and "
+            "the file's permissions")
+    return DatabaseUnavailable(f"cannot use the database {where}: {reason}; {hint}")

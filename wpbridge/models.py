@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint, func, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, UniqueConstraint, func, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrement).
@@ -53,6 +53,13 @@ class Site(Base):
     hourly_quota: Mapped[int | None] = mapped_column(Integer)
     daily_quota: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+    # What happens to a From outside the sending domains (see wpbridge/ingest/sender.py):
+    # "rewrite" to default_from (None: wordpress@<first domain>), or "refuse".
+    from_policy: Mapped[str] = mapped_column(String(16), default="rewrite", server_default="rewrite")
+    default_from: Mapped[str | None] = mapped_column(String(320))
+    # Whether a sending domain also covers its subdomains (never one another site claims).
+    subdomains: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    last_rewritten_from: Mapped[str | None] = mapped_column(String(320))  # for the status page
 
     domains: Mapped[list["SiteDomain"]] = relationship(
         back_populates="site", cascade="all, delete-orphan", order_by="SiteDomain.domain")
@@ -215,6 +222,7 @@ class Stat(Base):
     expired: Mapped[int] = mapped_column(Integer, default=0)
     suppressed: Mapped[int] = mapped_column(Integer, default=0)
     complained: Mapped[int] = mapped_column(Integer, default=0)
+    rewritten: Mapped[int | None] = mapped_column(Integer, default=0)  # messages whose From was rewritten
     latency_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
     lat_0: Mapped[int] = mapped_column(Integer, default=0)
     lat_1: Mapped[int] = mapped_column(Integer, default=0)
@@ -261,7 +269,9 @@ class SiteStatusSettings(Base):
     contact_email: Mapped[str | None] = mapped_column(Text)  # comma-separated addresses
     webhook_url: Mapped[str | None] = mapped_column(Text)  # JSON POST per alert change
     slack_url: Mapped[str | None] = mapped_column(Text)  # Slack-compatible incoming webhook
-    frame_origins: Mapped[list | None] = mapped_column(JSON)
+    frame_origins: Mapped[list | None] = mapped_column(JSON)  # added by the operator
+    # Reported by the site's own signed POST /api/v1/embed-token ({"origin": ...}).
+    reported_origins: Mapped[list | None] = mapped_column(JSON)
 
 
 class EmbedToken(Base):

@@ -123,6 +123,9 @@ class Settings:
     retention_interval: float = 600.0
     # The bridge's address as recipients' mail programs reach it (one-click unsubscribe).
     public_url: str = ""
+    # The site 'wpbridge serve' creates if it is missing (its --site and --domain).
+    first_site: str = ""
+    first_site_domains: tuple[str, ...] = ()
 
     @property
     def outbox_dir(self) -> Path:
@@ -277,7 +280,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
             return int(raw)
         if name in _FLOAT:
             return float(raw)
-        if name == "bounce_domains":
+        if name in ("bounce_domains", "first_site_domains"):
             items = raw if isinstance(raw, list) else str(raw).split(",")
             return tuple(d.strip().lower() for d in items if d.strip())
         if name in _BOOL:

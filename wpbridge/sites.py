@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from wpbridge.models import Site, SiteDomain, SmtpCredential, utcnow
@@ -122,6 +122,33 @@ def add_domains(session: Session, name: str, domains: list[str]) -> Site:
     return site
 
 
+def set_senders(session: Session, name: str, from_policy: str | None = None,
+                default_from: str | None = None, subdomains: bool | None = None) -> Site:
+    """Change what a site may send as (see wpbridge/ingest/sender.py); ``default_from`` ""
+    goes back to wordpress@<first sending domain>.
+
+    :raise SiteError: an unknown policy, or a default sender outside the site's domains.
+    """
+    site = get(session, name)
+    if from_policy is not None:
+        if from_policy not in ("rewrite", "refuse"):
+            raise SiteError(f"from policy {from_policy!r} is not rewrite or refuse")
+        site.from_policy = from_policy
+    if subdomains is not None:
+        site.subdomains = subdomains
+    if default_from is not None:
+        address = default_from.strip()
+        domain = address.rpartition("@")[2].lower()
+        if address and (not _USERNAME.match(address.rpartition("@")[0] or "-")
+                        or domain not in {d.domain for d in site.domains}):
+            raise SiteError(f"{default_from!r} cannot be the default sender of {site.name}: give "
+                            f"an address of one of its sending domains "
+                            f"({', '.join(d.domain for d in site.domains)}), e.g. "
+                            f"wordpress@{site.domains[0].domain}")
+        site.default_from = address or None
+    return site
+
+
 def remove(session: Session, name: str) -> None:
     session.delete(get(session, name))
 
@@ -203,9 +230,42 @@ class SiteAuth:
     domains: frozenset[str]
     hourly_quota: int | None
     daily_quota: int | None
+    from_policy: str = "rewrite"
+    default_from: str | None = None
+    subdomains: bool = True
+    # Domains other sites claim under this site's own (shop.example.com of another site when
+    # this one has example.com): never covered by this site's subdomain rule.
+    foreign: frozenset[str] = frozenset()
 
     def sender_allowed(self, address: str) -> bool:
-        return address.rpartition("@")[2].lower().rstrip(".") in self.domains
+        """Whether ``address`` is of this site's sending domains: one of them, or (with
+        ``subdomains``) below one, unless another site claims that name or one between."""
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if domain in self.domains:
+            return True
+        if not self.subdomains or not domain:
+            return False
+        labels = domain.split(".")
+        for i in range(len(labels) - 1):
+            candidate = ".".join(labels[i:])
+            if candidate in self.foreign:
+                return False
+            if candidate in self.domains:
+                return True
+        return False
+
+
+def site_auth(session: Session, secret_key: str, site: Site) -> SiteAuth:
+    """What the doors need of ``site``, with the domains other sites claim below its own."""
+    own = frozenset(d.domain for d in site.domains)
+    below = or_(*[SiteDomain.domain.like(f"%.{d}") for d in own]) if own else false()
+    foreign = frozenset(session.scalars(select(SiteDomain.domain).where(
+        SiteDomain.site_id != site.id, below))) - own
+    return SiteAuth(id=site.id, name=site.name, key_id=site.key_id,
+                    secret=decrypt_secret(secret_key, site.secret_enc, site.key_id),
+                    domains=own, hourly_quota=site.hourly_quota, daily_quota=site.daily_quota,
+                    from_policy=site.from_policy or "rewrite", default_from=site.default_from,
+                    subdomains=site.subdomains is not False, foreign=foreign)
 
 
 class Directory:
@@ -220,11 +280,8 @@ class Directory:
         self._lock = threading.Lock()
         self.passwords = PasswordChecks()
 
-    def _auth(self, site: Site) -> SiteAuth:
-        return SiteAuth(id=site.id, name=site.name, key_id=site.key_id,
-                        secret=decrypt_secret(self.secret_key, site.secret_enc, site.key_id),
-                        domains=frozenset(d.domain for d in site.domains),
-                        hourly_quota=site.hourly_quota, daily_quota=site.daily_quota)
+    def _auth(self, session: Session, site: Site) -> SiteAuth:
+        return site_auth(session, self.secret_key, site)
 
     def _remember(self, cache: dict, key: str, value) -> None:
         with self._lock:
@@ -240,7 +297,7 @@ class Directory:
         with self.sessions() as session:
             site = session.scalar(select(Site).where(Site.key_id == key_id)
                                   .options(selectinload(Site.domains)))
-            auth = None if site is None else self._auth(site)
+            auth = None if site is None else self._auth(session, site)
         self._remember(self._cache, key_id, (now, auth))
         return auth
 
@@ -258,7 +315,7 @@ class Directory:
                     .join(Site, Site.id == SmtpCredential.site_id)
                     .where(SmtpCredential.username == username)
                     .options(selectinload(Site.domains))).first()
-                login = None if row is None else (row[0], self._auth(row[1]))
+                login = None if row is None else (row[0], self._auth(session, row[1]))
             hit = (now, login)
             self._remember(self._logins, username, hit)
         stored, site = hit[1] or (_NO_SUCH_LOGIN, None)

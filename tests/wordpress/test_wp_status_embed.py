@@ -78,7 +78,11 @@ def test_dashboard_widget_frames_it_and_falls_back_when_the_bridge_is_away(regis
     assert "Spool" in widget, "the plugin's own status as fallback"
 
 
-def test_unregistered_origin_is_named_with_the_fix(env, admin):
+def test_wp_admin_origin_may_frame_the_page_without_a_manual_step(env, admin):
+    """No 'wpbridge admin site --origin': the plugin's signed embed-token request reports its
+    wp-admin origin, and the bridge lets exactly that origin frame the site's page."""
     _, page = admin.request(PAGE)
-    assert "<iframe" not in page
-    assert f"wpbridge admin site {SITE} --origin {env.wp.url}" in html.unescape(page)
+    status, headers, body = open_frame(frame_src(page))
+    assert status == 200 and headers["Content-Security-Policy"].endswith(
+        f"frame-ancestors 'self' {env.wp.url}")
+    assert f"May be embedded by: {env.wp.url}" in body

@@ -14,13 +14,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from wpbridge import queue
 from wpbridge.classify import classify
-from wpbridge.ingest.message import InvalidInput, Submission, first_address
-from wpbridge.models import Message, utcnow
+from wpbridge.ingest.message import InvalidInput, Submission
+from wpbridge.ingest.sender import check_sender
+from wpbridge.models import Message, Site, utcnow
 from wpbridge.route import route_for
 from wpbridge.sites import SiteAuth
 from wpbridge.status.metrics import Tally
@@ -51,19 +52,6 @@ class Accepted:
     replayed: bool
 
 
-def check_sender(site: SiteAuth, sub: Submission, where: str = "") -> None:
-    """The envelope sender and the From header must both be of the site's sending domains."""
-    for field, address in ((where + "from", first_address(sub.from_header)),
-                           (where + "envelope.from", sub.mail_from)):
-        if not site.sender_allowed(address):
-            domain = address.rpartition("@")[2] or "(none)"
-            raise InvalidInput(
-                422, "sender_domain", field,
-                f"site {site.name}: sender domain {domain} is not one of this site's sending "
-                f"domains ({', '.join(sorted(site.domains))})",
-                f"send from one of them, or add it with 'wpbridge site domains add {site.name} {domain}'")
-
-
 def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
     """Queue ``items`` for ``site``: committed together, or not at all.
 
@@ -82,7 +70,8 @@ def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted
 def prepare(settings, site: SiteAuth, items: list[Item]) -> list["_Prepared"]:
     """Check the senders, classify, route and build the rows, outside any transaction.
 
-    :raise InvalidInput: a sender domain is not the site's.
+    :raise InvalidInput: a sender is refused (see :func:`wpbridge.ingest.sender.check_sender`,
+        which may also rewrite it).
     """
     now = utcnow()
     rules = settings.site_classify_rules.get(site.name, ()) + settings.classify_rules
@@ -97,7 +86,7 @@ def prepare(settings, site: SiteAuth, items: list[Item]) -> list["_Prepared"]:
                                          item.request_hash)
         prepared.append(_Prepared(item.idempotency_key, item.request_hash, message, recipients,
                                   Accepted(sub.id, len(sub.recipients), cls.category, False),
-                                  route.providers[0]))
+                                  route.providers[0], sub.rewritten_from))
     return prepared
 
 
@@ -109,6 +98,7 @@ class _Prepared:
     recipients: list[dict]
     accepted: Accepted
     provider: str
+    rewritten_from: str | None = None
 
 
 class _Request:
@@ -247,6 +237,8 @@ class GroupCommit:
                 counted[r.site.id] = counted.get(r.site.id, 0) + len(p.recipients)
             outcomes.append(out)
         queue.enqueue(conn, messages, recipients)
+        _note_rewrites(conn, [p for r, o in zip(batch, outcomes) if not isinstance(o, Exception)
+                              for p in r.items])
         return outcomes
 
     @staticmethod
@@ -264,6 +256,7 @@ def _store_one(conn, r: "_Request", tally: Tally):
                 out, new = _check(conn, r.site, r.items, 0)
                 queue.enqueue(conn, [p.message for p in new],
                               [row for p in new for row in p.recipients])
+                _note_rewrites(conn, new)
         except (InvalidInput, QuotaExceeded) as exc:
             return exc
         except IntegrityError:
@@ -278,6 +271,19 @@ def _count(tally: Tally, p: _Prepared) -> None:
     m = p.message
     for row in p.recipients:
         tally.add(m["site_id"], m["category"], p.provider, row["domain"], "accepted")
+    if p.rewritten_from is not None and p.recipients:
+        tally.add(m["site_id"], m["category"], p.provider, p.recipients[0]["domain"], "rewritten")
+
+
+def _note_rewrites(conn, items: list[_Prepared]) -> None:
+    """Remember each site's latest rewritten sender, for the status page's fix; written only
+    when it changes, so a site whose every message is rewritten costs no extra row write."""
+    last = {p.message["site_id"]: p.rewritten_from for p in items if p.rewritten_from is not None}
+    for site_id, address in last.items():
+        address = address[:320]
+        conn.execute(update(Site).where(Site.id == site_id, or_(
+            Site.last_rewritten_from.is_(None), Site.last_rewritten_from != address))
+            .values(last_rewritten_from=address))
 
 
 def _check(conn, site: SiteAuth, items: list[_Prepared], pending: int) -> tuple[list[Accepted], list[_Prepared]]:

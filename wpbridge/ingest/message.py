@@ -58,6 +58,32 @@ class Submission:
     headers: dict[str, str]  # the top-level headers, for the classifier
     context: dict = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    rewritten_from: str | None = None  # the sender the bridge replaced (ingest/sender.py)
+
+
+# A header field's name as receivers read it: printable ASCII up to the colon, with the
+# obsolete white space before the colon (RFC 5322 4.5.3) allowed, so "From :" is a From.
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+
+
+def header_fields(head: bytes) -> list[tuple[str, str, int, int]]:
+    """The fields of a header block (CRLF lines, no final empty line): (lower-case name,
+    unfolded value, first line, line after the last) each, in order. A line that starts no
+    field and continues none ends the scan, as it ends the header for a parser."""
+    out: list[tuple[str, str, int, int]] = []
+    lines = head.split(b"\r\n")
+    i = 0
+    while i < len(lines):
+        m = _FIELD.match(lines[i])
+        if not m:
+            break
+        j = i + 1
+        while j < len(lines) and lines[j][:1] in (b" ", b"\t"):
+            j += 1
+        value = b" ".join([lines[i][m.end():]] + [ln for ln in lines[i + 1:j]]).strip()
+        out.append((m.group(1).decode("ascii").lower(), value.decode("utf-8", "replace"), i, j))
+        i = j
+    return out
 
 
 def check_address(value: str, where: str) -> str:
@@ -72,7 +98,20 @@ def check_address(value: str, where: str) -> str:
         return _normalized(value)
     except EmailNotValidError as exc:
         raise InvalidInput(422, "invalid_address", where, f"{value[:200]!r} is not a valid "
-                           f"address: {exc}", "correct the address or leave the recipient out") from None
+                           f"address: {exc}", _address_fix(where)) from None
+
+
+def _address_fix(where: str) -> str:
+    """The fix for a bad address, by what the address is for."""
+    kind = re.sub(r"^messages\[\d+\]\.|\[\d+\]$", "", where)
+    if kind in ("to", "cc", "bcc", "envelope.to", "RCPT TO"):
+        return "correct the address or leave the recipient out"
+    if kind == "reply_to":
+        return "correct the Reply-To address or leave it out"
+    if kind in ("from", "envelope.from", "MAIL FROM", "headers.Sender"):
+        return ("correct the sender address (in WordPress: the From address your site or its "
+                "mail plugin sets)")
+    return "correct the address"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -87,8 +126,23 @@ def _normalized(value: str) -> str:
     return validate_email(value, check_deliverability=False, allow_smtputf8=True).normalized
 
 
-def _address_list(payload: dict, key: str) -> list[tuple[str, str]]:
-    """Parse ``payload[key]`` (string or list of strings) into (display name, address)."""
+def sender_syntax(value: str, where: str) -> str:
+    """A sender address as given, checked only for the form local@domain: whether it must
+    also be a valid address depends on whether it is the site's (ingest/sender.py), since a
+    foreign one such as WordPress's ``wordpress@localhost`` may be rewritten, not refused."""
+    if not isinstance(value, str):
+        raise InvalidInput(400, "malformed", where, "an address must be a string",
+                           'send "shop@example.com" or "Shop <shop@example.com>"')
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or re.search(r"[\s<>,;]", value):
+        raise InvalidInput(422, "invalid_address", where, f"{value[:200]!r} is not an address",
+                           _address_fix(where))
+    return value
+
+
+def _address_list(payload: dict, key: str, sender: bool = False) -> list[tuple[str, str]]:
+    """Parse ``payload[key]`` (string or list of strings) into (display name, address);
+    a ``sender`` is only checked for its form (see :func:`sender_syntax`)."""
     value = payload.get(key) or []
     if isinstance(value, str):
         value = [value]
@@ -108,7 +162,7 @@ def _address_list(payload: dict, key: str) -> list[tuple[str, str]]:
         if len(pairs) != 1 or not pairs[0][1]:
             raise InvalidInput(422, "invalid_address", where, f"{item[:200]!r} is not one address",
                                "give exactly one address per list item")
-        out.append((pairs[0][0], check_address(pairs[0][1], where)))
+        out.append((pairs[0][0], (sender_syntax if sender else check_address)(pairs[0][1], where)))
     return out
 
 
@@ -162,7 +216,7 @@ def from_json(payload: object, max_bytes: int) -> Submission:
 
 
 def _from_structured(p: dict, max_bytes: int) -> Submission:
-    senders = _address_list(p, "from")
+    senders = _address_list(p, "from", sender=True)
     if len(senders) != 1:
         raise InvalidInput(422 if senders else 400, "malformed" if not senders else "invalid_address",
                            "from", "exactly one sender is required", 'send "from": "shop@example.com"')
@@ -302,7 +356,7 @@ def _from_raw_json(p: dict, max_bytes: int) -> Submission:
     if not mail_from or not isinstance(mail_from, str):
         raise InvalidInput(400, "malformed", "envelope.from", "is missing",
                            "send the envelope sender, an address of one of the site's sending domains")
-    mail_from = check_address(mail_from, "envelope.from")
+    mail_from = sender_syntax(mail_from, "envelope.from")
     rcpts = env.get("to") or []
     if isinstance(rcpts, str) or not isinstance(rcpts, list):
         raise InvalidInput(400, "malformed", "envelope.to", "must be a list of addresses",
@@ -335,7 +389,7 @@ def from_raw(mail_from: str, recipients: list[str], raw: bytes, max_bytes: int,
         if not _HEADER_NAME.match(name):
             raise InvalidInput(422, "invalid_header", "raw", f"header name {name[:60]!r} is not valid",
                                "write each header as Name: value on its own line")
-    from_header = headers.get("From")
+    from_header = next((v for name, v, _, _ in header_fields(kept) if name == "from"), None)
     if not from_header:
         raise InvalidInput(422, "no_from", "raw", "the message has no From header",
                            "add a From header with an address of one of the site's sending domains")

@@ -65,7 +65,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wpbridge import db, settings as settings_mod, sites as sites_mod
 from wpbridge.ingest.accept import GroupCommit, Item, QuotaExceeded, StorageError, prepare
-from wpbridge.ingest.message import InvalidInput, check_address, from_raw
+from wpbridge.ingest.message import InvalidInput, check_address, from_raw, sender_syntax
+from wpbridge.ingest.sender import envelope_refusal
 from wpbridge.sites import Directory, SiteAuth
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def line_ending_problem(data: bytes) -> str | None:
 def _invalid_reply(exc: InvalidInput) -> str:
     if exc.code == "too_large":
         code = "552 5.3.4"
-    elif exc.code == "sender_domain":
+    elif exc.code in ("sender_domain", "invalid_sender"):
         code = "550 5.7.1"
     else:
         code = "550 5.6.0"
@@ -177,15 +178,21 @@ def _checked_sender(address: str) -> tuple[str, str | None]:
 
 
 def _sender_reply(site: SiteAuth, address: str) -> str | None:
-    if site.sender_allowed(address):
-        return None
-    domain = address.rpartition("@")[2] or "(none)"
+    """MAIL FROM's refusal, or None. A site's own address must be valid; a foreign one is
+    refused here only under from_policy refuse (under rewrite it is replaced after DATA, by
+    the same check as the HTTP door's, ingest/sender.py)."""
     if not address:
         return (f"550 5.7.1 site {site.name}: the null sender <> is not accepted for submission; "
                 f"send from an address of this site's sending domains ({', '.join(sorted(site.domains))})")
-    return (f"550 5.7.1 site {site.name}: sender domain {domain} is not one of this site's sending "
-            f"domains ({', '.join(sorted(site.domains))}); send from one of them, or add it with "
-            f"'wpbridge site domains add {site.name} {domain}'")
+    if site.sender_allowed(address):
+        address, problem = _checked_sender(address)
+        return f"553 5.1.7 Bad sender address: {problem}" if problem else None
+    try:
+        sender_syntax(address, "MAIL FROM")
+    except InvalidInput as exc:
+        return f"553 5.1.7 Bad sender address: {exc.message}"
+    refusal = envelope_refusal(site, address)
+    return f"550 5.7.1 {refusal.message}; {refusal.fix}" if refusal else None
 
 
 class Committer:
@@ -343,10 +350,6 @@ class SubmissionHandler:
             return AUTH_REQUIRED
         if address == "<>":  # how aiosmtpd hands over the null sender
             address = ""
-        if address:
-            address, problem = _checked_sender(address)
-            if problem:
-                return f"553 5.1.7 Bad sender address: {problem}"
         refusal = _sender_reply(site, address)
         if refusal:
             return refusal

@@ -144,12 +144,36 @@ def normalise_origin(value: str) -> str:
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
+MAX_REPORTED_ORIGINS = 5
+
+
 def frame_origins(conn, site_id: int, site_name: str) -> list[str]:
-    """The origins allowed to frame the site's page: the registered ones, or by default the
-    site's own https:// and http:// origin."""
-    registered = conn.execute(select(SiteStatusSettings.frame_origins).where(
-        SiteStatusSettings.site_id == site_id)).scalar()
-    return list(registered) if registered else [f"https://{site_name}", f"http://{site_name}"]
+    """The origins allowed to frame the site's page: those the site's own signed embed-token
+    requests reported, and those the operator added ('wpbridge admin site NAME --origin');
+    before either, the site's own https:// and http:// origin."""
+    row = conn.execute(select(SiteStatusSettings.frame_origins, SiteStatusSettings.reported_origins)
+                       .where(SiteStatusSettings.site_id == site_id)).first()
+    origins: list[str] = []
+    for o in (row[1] or []) + (row[0] or []) if row else []:
+        if o not in origins:
+            origins.append(o)
+    return origins or [f"https://{site_name}", f"http://{site_name}"]
+
+
+def report_origin(conn, site_id: int, origin: str) -> None:
+    """Remember ``origin`` (normalised) as one the site's wp-admin frames its page from: its
+    own signed request said so. The newest few are kept, so a moved admin drops out."""
+    row = conn.execute(select(SiteStatusSettings.reported_origins).where(
+        SiteStatusSettings.site_id == site_id)).first()
+    have = list(row[0] or []) if row else []
+    if have and have[0] == origin:
+        return
+    new = ([origin] + [o for o in have if o != origin])[:MAX_REPORTED_ORIGINS]
+    t = SiteStatusSettings.__table__
+    if row is None:
+        conn.execute(insert(t).values(site_id=site_id, frame_origins=[], reported_origins=new))
+    else:
+        conn.execute(update(t).where(t.c.site_id == site_id).values(reported_origins=new))
 
 
 def site_settings(conn, site_id: int):

@@ -35,6 +35,7 @@ class Counts:
     expired: int = 0
     suppressed: int = 0
     complained: int = 0
+    rewritten: int = 0  # messages whose From the bridge rewrote (from_policy rewrite)
     latency_ms_sum: int = 0
     lat: list[int] = field(default_factory=lambda: [0] * 8)
 

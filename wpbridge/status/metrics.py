@@ -33,7 +33,8 @@ GROUPS = ("gmail", "microsoft", "yahoo", "gmx", "icloud", "other")
 
 # Upper bounds (ms) of the latency buckets lat_0 .. lat_6; lat_7 holds the rest.
 LATENCY_BOUNDS_MS = (500, 1000, 2000, 5000, 15000, 60000, 300000)
-FIELDS = ("accepted", "delivered", "deferred", "bounced", "expired", "suppressed", "complained")
+FIELDS = ("accepted", "delivered", "deferred", "bounced", "expired", "suppressed", "complained",
+          "rewritten")
 MINUTE_KEEP, HOUR_KEEP = timedelta(hours=48), timedelta(days=90)
 # Only bench/counters_bench.py turns this off (in a worker process of its own), to measure
 # what recording costs the relay.

@@ -117,7 +117,8 @@ def _site_access(name: str):
     except SiteError:
         return None, _denied("There is no such status page.", 404)
     with bridge.engine.connect() as conn:
-        site = conn.execute(select(Site.id, Site.name).where(Site.name == name)).first()
+        site = conn.execute(select(Site.id, Site.name, Site.last_rewritten_from)
+                            .where(Site.name == name)).first()
     found = access.read_cookie(bridge.settings.secret_key, "site",
                                request.cookies.get(access.SITE_COOKIE), _ttl())
     if site is not None and found and found[0] == site.id:
@@ -140,26 +141,30 @@ def embed_token_response(bridge, site) -> tuple[dict, int]:
     ``embed_token_ttl`` seconds (default 300).
 
     The request body may name the ``origin`` that will frame the page (the plugin sends its
-    wp-admin's); the answer warns when that origin is not registered.
+    wp-admin's, ``scheme://host[:port]``): the request is the site's own, signed, so that
+    origin may frame the site's page from then on. A malformed one is answered with a warning.
     """
     ttl = int(getattr(bridge.settings, "embed_token_ttl", access.EMBED_TTL))
-    with bridge.engine.begin() as conn:
-        token, expires = access.issue_embed_token(conn, site.id, utcnow(), ttl)
-        origins = access.frame_origins(conn, site.id, site.name)
-    body = {"url": f"{bridge.settings.public_base}/status/embed/{token}",
-            "expires_at": expires.isoformat(timespec="seconds") + "Z",
-            "frame_origins": origins}
     raw = request.get_json(silent=True) if request.content_length else None
     wanted = raw.get("origin") if isinstance(raw, dict) else None
+    warning = None
     if isinstance(wanted, str) and wanted:
         try:
             wanted = access.normalise_origin(wanted)
         except access.AccessError as exc:
-            body["warning"] = str(exc)
-        else:
-            if wanted not in origins:
-                body["warning"] = (f"{wanted} may not frame the status page of {site.name}; add it "
-                                   f"with 'wpbridge admin site {site.name} --origin {wanted}'")
+            warning, wanted = str(exc), None
+    else:
+        wanted = None
+    with bridge.engine.begin() as conn:
+        token, expires = access.issue_embed_token(conn, site.id, utcnow(), ttl)
+        if wanted:
+            access.report_origin(conn, site.id, wanted)
+        origins = access.frame_origins(conn, site.id, site.name)
+    body = {"url": f"{bridge.settings.public_base}/status/embed/{token}",
+            "expires_at": expires.isoformat(timespec="seconds") + "Z",
+            "frame_origins": origins}
+    if warning:
+        body["warning"] = warning
     return body, 201
 
 
@@ -375,10 +380,7 @@ def _when(dt: datetime | None) -> str:
 
 # -- operations ----------------------------------------------------------------------------
 
-@ops.get("/readyz")
-def readyz():
-    """200 when the database answers and a worker beat within ``readyz_heartbeat`` seconds
-    (default 60); 503 with the reason otherwise."""
+def _readiness() -> tuple[dict, int]:
     bridge, now = _bridge(), utcnow()
     limit = float(getattr(bridge.settings, "readyz_heartbeat", 60))
     try:
@@ -386,11 +388,28 @@ def readyz():
             figures.database_ok(conn)
             age = figures.heartbeat_age(conn, now)
     except DBAPIError as exc:
-        return jsonify({"ok": False, "database": "unreachable",
-                        "reason": f"the database does not answer: {str(exc.orig or exc)[:200]}"}), 503
+        return {"ok": False, "database": "unreachable",
+                "reason": f"the database does not answer: {str(exc.orig or exc)[:200]}"}, 503
     if age is None or age > limit:
         reason = ("no worker has reported yet" if age is None else
                   f"the freshest worker heartbeat is {age:.0f} s old (limit {limit:.0f} s)")
-        return jsonify({"ok": False, "database": "ok", "worker_heartbeat_age": age,
-                        "reason": reason + "; start 'wpbridge worker' or check its log"}), 503
-    return jsonify({"ok": True, "database": "ok", "worker_heartbeat_age": round(age, 1)})
+        return {"ok": False, "database": "ok", "worker_heartbeat_age": age,
+                "reason": reason + "; start 'wpbridge worker' or check its log"}, 503
+    return {"ok": True, "database": "ok", "worker_heartbeat_age": round(age, 1)}, 200
+
+
+@ops.get("/readyz")
+def readyz():
+    """200 when the database answers and a worker beat within ``readyz_heartbeat`` seconds
+    (default 60); 503 with the reason otherwise."""
+    body, status = _readiness()
+    return jsonify(body), status
+
+
+@ops.get("/")
+def root():
+    """What this is, whether it is healthy (as /readyz), and where the status pages and the
+    API description are; it names no site."""
+    body, status = _readiness()
+    return _page("status/root.html", 200, healthy=body["ok"], reason=body.get("reason", ""),
+                 age=_age(body.get("worker_heartbeat_age")))
