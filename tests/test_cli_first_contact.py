@@ -266,3 +266,18 @@ def test_a_bad_setting_is_one_line(entry, tmp_path):
     code, stdout, stderr = _run(entry, ["site", "list"], env)
     _check("site list (bad setting)", code, stdout, stderr)
     assert code == 1 and "WPBRIDGE_HTTP_PORT" in stderr
+
+
+def test_serve_takes_the_first_site_from_the_settings_too(entry, tmp_path):
+    env = _env(tmp_path / "data")
+    env.update(WPBRIDGE_FIRST_SITE="shop.example.com", WPBRIDGE_FIRST_SITE_DOMAINS="example.com,example.org")
+    code, stdout, stderr = _run(entry, ["serve"], env, daemon=True)
+    out = stdout + stderr
+    _check("serve (first_site)", code, stdout, stderr)
+    assert "Created the site shop.example.com." in out and "localhost.localdomain" not in out
+    assert "may send From: example.com, example.org and their subdomains" in out
+    # Started again, it finds the site and prints no new secret.
+    code, stdout, stderr = _run(entry, ["serve", "--site", "shop.example.com", "--domain", "news.example.net"],
+                                env, daemon=True)
+    assert "WPBRIDGE_SECRET" not in stdout + stderr
+    assert "example.com, example.org, news.example.net" in stdout + stderr
