@@ -116,8 +116,7 @@ def parsed(raw: bytes) -> dict:
 
 
 def wordpress_version(wp: h.WordPress) -> tuple[int, ...]:
-    text = (wp.root / "wp-includes" / "version.php").read_text()
-    return tuple(int(x) for x in re.search(r"\$wp_version = '([\d.]+)", text).group(1).split("."))
+    return tuple(int(x) for x in wp.version.split("."))
 
 
 def send_all(env, sink) -> dict:

@@ -20,7 +20,7 @@ NETWORK = {"MULTISITE": True, "SUBDOMAIN_INSTALL": False, "DOMAIN_CURRENT_SITE":
 
 @pytest.fixture
 def network(wp_env, tmp_path):
-    wp = h.WordPress(tmp_path / "network", {"WP_HOME": None, "WP_SITEURL": None})
+    wp = h.WordPress(tmp_path / "network", {"WP_HOME": None, "WP_SITEURL": None}, wp_env.wp.source)
     try:
         wp.install(h.build_plugin_zip(tmp_path / "dist"),
                    [h.PHP_DIR / "mu-plugins" / "wpbridge-test-mail.php"],

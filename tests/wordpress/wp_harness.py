@@ -1,9 +1,10 @@
 """A real WordPress, a real bridge and loopback SMTP sinks, for the plugin's end-to-end
 tests and for bench/wp_mail_bench.py.
 
-WordPress is Debian's package (/usr/share/wordpress) copied into a temporary folder with
-its own wp-config.php and table prefix, installed from PHP CLI against the MariaDB on
-127.0.0.1:3306 and served by ``php -S``. The plugin is installed from the zip that
+WordPress is one of the releases in wp_builds.py (Debian's 6.1.9 package, or 6.5.5 from
+the npm registry) copied into a temporary folder with its own wp-config.php and table
+prefix, installed from PHP CLI against the MariaDB on 127.0.0.1:3306 and served by
+``php -S``. The plugin is installed from the zip that
 wp-plugin/build-zip.sh builds. Test-only PHP lives in tests/wordpress/php/.
 """
 
@@ -27,22 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.smtp_sink import free_port
+from tests.wordpress import wp_builds
 
 ROOT = Path(__file__).resolve().parents[2]
 PHP_DIR = Path(__file__).resolve().parent / "php"
-WORDPRESS_SRC = Path("/usr/share/wordpress")
 PLUGIN = "wpbridge/wpbridge.php"
 
+STOP_EDITING = "/* That's all, stop editing! Happy publishing. */"
 DB_HOST = os.environ.get("WPBRIDGE_TEST_MYSQL_HOST", "127.0.0.1:3306")
 DB_NAME = os.environ.get("WPBRIDGE_TEST_MYSQL_DB", "test")
 
 
-def missing_requirements() -> str | None:
-    """Why the real-WordPress tests cannot run here, or None."""
-    if shutil.which("php") is None:
-        return "php is not installed (apt-get install php-cli php-mysql)"
-    if not (WORDPRESS_SRC / "wp-settings.php").is_file():
-        return f"{WORDPRESS_SRC} is missing (apt-get install wordpress)"
+def missing_requirements(release: str = "6.1") -> str | None:
+    """Why WordPress ``release`` cannot run here, or None."""
+    try:
+        wp_builds.source(release)
+    except wp_builds.Unavailable as exc:
+        return str(exc)
     return None
 
 
@@ -115,6 +117,10 @@ class Bridge:
     data_dir: Path
     provider_url: str
     port: int = field(default_factory=free_port)
+    # serve's SMTP listeners too: the defaults (2587, 2465) would clash with any other
+    # bridge on this machine, and serve stops when a part cannot start.
+    smtp_port: int = field(default_factory=free_port)
+    smtp_tls_port: int = field(default_factory=free_port)
     python: str = sys.executable
     proc: subprocess.Popen | None = None
     key_id: str = ""
@@ -128,7 +134,8 @@ class Bridge:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(WPBRIDGE_DATA=str(self.data_dir), WPBRIDGE_PROVIDER=self.provider_url,
-                   WPBRIDGE_HTTP_PORT=str(self.port), WPBRIDGE_WORKER_POLL="0.1")
+                   WPBRIDGE_HTTP_PORT=str(self.port), WPBRIDGE_SMTP_PORT=str(self.smtp_port),
+                   WPBRIDGE_SMTP_TLS_PORT=str(self.smtp_tls_port), WPBRIDGE_WORKER_POLL="0.1")
         return env
 
     def cli(self, *args: str) -> str:
@@ -184,29 +191,54 @@ class Bridge:
 
 
 class WordPress:
-    """One WordPress site in ``root``, its tables under a prefix of its own."""
+    """One WordPress site in ``root``, copied from ``source`` (a tree from wp_builds.source),
+    its tables under a prefix of its own."""
 
-    def __init__(self, root: Path, constants: dict[str, object] | None = None):
+    def __init__(self, root: Path, constants: dict[str, object] | None = None,
+                 source: Path = wp_builds.DEBIAN_WORDPRESS):
         self.root = root
+        self.source = source
         self.port = free_port()
         self.prefix = "wpb" + secrets.token_hex(4) + "_"
         self.token = secrets.token_hex(16)
         self.constants = dict(constants or {})
         self.server: subprocess.Popen | None = None
+        self._log_read = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def log_php_errors(self) -> None:
+        """Have WordPress log every PHP error, warning, notice and deprecation (WP_DEBUG)
+        to a file next to the site, for plugin_complaints(); call before install()."""
+        self.constants.update(WP_DEBUG=True, WP_DEBUG_DISPLAY=False,
+                              WP_DEBUG_LOG=str(self.root.with_name(self.root.name + "-debug.log")))
+
+    def plugin_complaints(self) -> list[str]:
+        """The lines PHP logged from the plugin's own files since the last call."""
+        path = Path(self.constants["WP_DEBUG_LOG"])
+        if not path.exists():
+            return []
+        with path.open(errors="replace") as f:
+            f.seek(self._log_read)
+            text = f.read()
+            self._log_read = f.tell()
+        return [line for line in text.splitlines() if "/plugins/wpbridge/" in line]
+
     # -- set-up ------------------------------------------------------------------------
 
-    def install(self, plugin_zip: Path, mu_plugins: list[Path],
+    def install(self, plugin_zip: Path | None, mu_plugins: list[Path],
                 installer: tuple[str, ...] = ("install.php",)) -> None:
-        """Copy WordPress, write wp-config.php, install the site, unpack the plugin."""
-        shutil.copytree(WORDPRESS_SRC, self.root, symlinks=False)
+        """Copy WordPress, write wp-config.php, install the site, unpack the plugin (unless
+        ``plugin_zip`` is None: a site that has never seen it)."""
+        # A real copy (symlinks followed): wp-load.php resolves its own path, and Debian's
+        # tree links to files elsewhere.
+        shutil.copytree(self.source, self.root, symlinks=False)
         self.write_config()
-        with zipfile.ZipFile(plugin_zip) as zf:
-            zf.extractall(self.root / "wp-content" / "plugins")
+        if plugin_zip is not None:
+            with zipfile.ZipFile(plugin_zip) as zf:
+                zf.extractall(self.root / "wp-content" / "plugins")
         mu_dir = self.root / "wp-content" / "mu-plugins"
         mu_dir.mkdir(exist_ok=True)
         for path in mu_plugins:
@@ -232,9 +264,16 @@ class WordPress:
         lines += [salts, f"$table_prefix = '{self.prefix}';",
                   # The plugin's WPBRIDGE_* constants, which some tests change (set_constants).
                   "if ( is_file( __DIR__ . '/wpbridge-constants.php' ) ) { require __DIR__ . '/wpbridge-constants.php'; }",
+                  STOP_EDITING,
                   "if ( ! defined( 'ABSPATH' ) ) { define( 'ABSPATH', __DIR__ . '/' ); }",
                   "require_once ABSPATH . 'wp-settings.php';", ""]
         (self.root / "wp-config.php").write_text("\n".join(lines))
+
+    def add_to_config(self, text: str) -> None:
+        """Paste ``text`` into wp-config.php where an admin would: above "stop editing"."""
+        path = self.root / "wp-config.php"
+        config = path.read_text()
+        path.write_text(config.replace(STOP_EDITING, text.rstrip("\n") + "\n" + STOP_EDITING, 1))
 
     def set_constants(self, constants: dict[str, object]) -> None:
         """Define exactly these WPBRIDGE_* constants from the next request on."""
@@ -243,6 +282,11 @@ class WordPress:
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, path)
+
+    @property
+    def version(self) -> str:
+        """``$wp_version``, e.g. "6.5.5"."""
+        return wp_builds.version_of(self.root)
 
     # -- running -----------------------------------------------------------------------
 
