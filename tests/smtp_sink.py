@@ -75,9 +75,10 @@ def free_port() -> int:
 class Sink:
     """``with Sink() as sink: ... sink.port, sink.handler.received``"""
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, auth: tuple[str, str] | None = None):
+    def __init__(self, tls_context: ssl.SSLContext | None = None, auth: tuple[str, str] | None = None,
+                 smtputf8: bool = False):
         self.handler = Handler()
-        kwargs = {}
+        kwargs = {"enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=True)
         if auth is not None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
-from wpbridge import suppressions
+from wpbridge import jsonbody, suppressions
 from wpbridge.ingest import signing
 from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept
 from wpbridge.ingest.message import InvalidInput, check_address, text_field, from_json
@@ -80,10 +80,11 @@ def authenticate():
 
 def _json_body():
     try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(400, "malformed", "body", f"the body is not valid JSON ({exc})",
-                           "send a JSON object with Content-Type: application/json") from None
+        return jsonbody.loads(request.get_data(cache=True))
+    except jsonbody.Refused as exc:
+        raise InvalidInput(400, "malformed", exc.path, exc.problem,
+                           "send a JSON object with Content-Type: application/json, nested at "
+                           f"most {jsonbody.MAX_DEPTH} levels, with text as valid Unicode") from None
 
 
 def _idempotency_key() -> str | None:
@@ -312,9 +313,11 @@ def list_suppressions():
     try:
         limit = min(1000, max(1, int(request.args.get("limit", 100))))
         offset = max(0, int(request.args.get("offset", 0)))
+        if offset > 2**53:  # past any list, and past what the databases take as an OFFSET
+            raise ValueError
     except ValueError:
-        raise InvalidInput(400, "malformed", "limit", "limit and offset must be integers",
-                           "send e.g. ?limit=100&offset=200") from None
+        raise InvalidInput(400, "malformed", "limit", "limit and offset must be integers "
+                           "(offset at most 2^53)", "send e.g. ?limit=100&offset=200") from None
     with bridge.engine.connect() as conn:
         rows = suppressions.listing(conn, g.site.id, request.args.get("reason"),
                                     request.args.get("scope"), request.args.get("address"),

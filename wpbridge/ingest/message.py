@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import binascii
+import json
 import re
 import secrets
 import uuid
@@ -26,6 +27,8 @@ from email_validator import EmailNotValidError, validate_email
 _RESERVED = {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "sender",
              "mime-version", "content-type", "content-transfer-encoding", "return-path"}
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
+# The types an attachment may have: leaves of the MIME tree, never multipart/* or message/*.
+_LEAF_TYPES = frozenset({"application", "audio", "font", "image", "model", "text", "video"})
 _BCC = re.compile(rb"^Bcc:.*?\r\n(?![ \t])", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 MAX_CONTEXT_BYTES = 8192
 _CRLF = policy.compat32.clone(linesep="\r\n")
@@ -86,14 +89,49 @@ def header_fields(head: bytes) -> list[tuple[str, str, int, int]]:
     return out
 
 
+# What may not stand in a header value, wherever it comes from (structured field, raw message,
+# SMTP): every C0 control character but HTAB (CR and LF included), DEL, and the Unicode line
+# breaks NEL, LS and PS. Python's header folder turns VT, FF, FS, GS and RS into line breaks
+# in long values, so letting them through would let a value start a header field of its own.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2\x85|\xe2\x80[\xa8\xa9]")
+
+
+def _describe(char: str) -> str:
+    return {"\r": "CR", "\n": "LF"}.get(char, f"U+{ord(char):04X}")
+
+
+def check_header_value(value: str, where: str) -> str:
+    """Return ``value`` if it may stand in a header field; else raise 422 naming ``where``."""
+    found = _CONTROL.search(value)
+    if found:
+        raise InvalidInput(422, "header_injection", where,
+                           f"contains the control character {_describe(found.group())} at "
+                           f"position {found.start()}",
+                           "a header value must be one line of text: remove line breaks and "
+                           "control characters (only tab is allowed)")
+    return value
+
+
+def check_raw_header(head: bytes) -> None:
+    """The same rule for a raw message's header block (CRLF lines, folding allowed)."""
+    found = _CONTROL_BYTES.search(head)
+    if found:
+        line = head.count(b"\r\n", 0, found.start()) + 1
+        name = head[head.rfind(b"\r\n", 0, found.start()) + 2:found.start()].split(b":", 1)[0]
+        raise InvalidInput(422, "header_injection", "raw",
+                           f"header line {line} ({name[:40].decode('ascii', 'replace')!s}...) contains "
+                           f"the control character {found.group()!r}",
+                           "header values must be text without control characters (only tab is "
+                           "allowed); encode other data in the body")
+
+
 def check_address(value: str, where: str) -> str:
     """Return the normalised address, or raise 422 naming ``where``."""
     if not isinstance(value, str):
         raise InvalidInput(400, "malformed", where, "an address must be a string",
                            'send "user@example.com" or "Name <user@example.com>"')
-    if "\r" in value or "\n" in value:
-        raise InvalidInput(422, "header_injection", where, "the address contains CR or LF",
-                           "remove line breaks from the address")
+    check_header_value(value, where)
     try:
         return _normalized(value)
     except EmailNotValidError as exc:
@@ -133,6 +171,7 @@ def sender_syntax(value: str, where: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(400, "malformed", where, "an address must be a string",
                            'send "shop@example.com" or "Shop <shop@example.com>"')
+    check_header_value(value, where)
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain or re.search(r"[\s<>,;]", value):
         raise InvalidInput(422, "invalid_address", where, f"{value[:200]!r} is not an address",
@@ -144,20 +183,19 @@ def _address_list(payload: dict, key: str, sender: bool = False) -> list[tuple[s
     """Parse ``payload[key]`` (string or list of strings) into (display name, address);
     a ``sender`` is only checked for its form (see :func:`sender_syntax`)."""
     value = payload.get(key) or []
-    if isinstance(value, str):
+    single = isinstance(value, str)  # refusals then name the field itself, not [0]
+    if single:
         value = [value]
     if not isinstance(value, list):
         raise InvalidInput(400, "malformed", key, "must be a string or a list of strings",
                            f'send "{key}": ["user@example.com"]')
     out = []
     for i, item in enumerate(value):
-        where = f"{key}[{i}]"
+        where = key if single else f"{key}[{i}]"
         if not isinstance(item, str):
             raise InvalidInput(400, "malformed", where, "an address must be a string",
                                'send "user@example.com" or "Name <user@example.com>"')
-        if "\r" in item or "\n" in item:
-            raise InvalidInput(422, "header_injection", where, "the address contains CR or LF",
-                               "remove line breaks from the address")
+        check_header_value(item, where)  # the display name goes into the header too
         pairs = getaddresses([item])
         if len(pairs) != 1 or not pairs[0][1]:
             raise InvalidInput(422, "invalid_address", where, f"{item[:200]!r} is not one address",
@@ -174,10 +212,7 @@ def text_field(payload: dict, key: str, *, header: bool = False, required: bool 
         return ""
     if not isinstance(value, str):
         raise InvalidInput(400, "malformed", key, "must be a string", f'send "{key}" as a string')
-    if header and ("\r" in value or "\n" in value):
-        raise InvalidInput(422, "header_injection", key, "contains CR or LF",
-                           "a header value must be one line; remove the line breaks")
-    return value
+    return check_header_value(value, key) if header else value
 
 
 def _context(payload: dict) -> dict:
@@ -185,16 +220,34 @@ def _context(payload: dict) -> dict:
     if not isinstance(ctx, dict):
         raise InvalidInput(400, "malformed", "context", "must be a JSON object",
                            'send "context": {"source": "wp_mail", ...}')
-    import json
-
+    for key, value in ctx.items():  # the classifier compares these values as text
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            raise InvalidInput(400, "malformed", f"context.{key}",
+                               "must be a string, number, true/false or null",
+                               f'send "context": {{"{key}": "..."}} with a plain value')
     if len(json.dumps(ctx)) > MAX_CONTEXT_BYTES:
         raise InvalidInput(422, "context_too_large", "context",
                            f"is larger than {MAX_CONTEXT_BYTES} bytes", "send only the keys the bridge uses")
     return ctx
 
 
+class _Utf8(str):
+    """An address field holding an internationalised address (RFC 6532): written as UTF-8,
+    never as encoded words (an address cannot be one), and relayed only with SMTPUTF8."""
+
+
 def _format(name: str, addr: str) -> str:
-    return formataddr((name, addr), charset="utf-8")
+    if addr.isascii():
+        return formataddr((name, addr), charset="utf-8")
+    if not name:
+        return addr
+    return formataddr((name, "x@x.invalid"), charset="utf-8")[:-len("<x@x.invalid>")] + f"<{addr}>"
+
+
+def _addresses(pairs: list[tuple[str, str]]) -> str:
+    if all(addr.isascii() for _, addr in pairs):
+        return ", ".join(_format(n, a) for n, a in pairs)
+    return _Utf8(",\r\n ".join(_format(n, a) for n, a in pairs))  # folded after each address
 
 
 def _charset(text: str) -> Charset:
@@ -234,11 +287,15 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
     body = [_text_part(t, sub) for t, sub in ((text, "plain"), (html, "html")) if t]
     body = body[0] if len(body) == 1 else _multipart("alternative", body) if body else _text_part("", "plain")
     attachments = p.get("attachments") or []
+    if not isinstance(attachments, list):
+        raise InvalidInput(400, "malformed", "attachments", "must be a list of attachments",
+                           'send "attachments": [{"filename": "a.pdf", "content_type": '
+                           '"application/pdf", "content": "<base64>"}]')
     name, addr = senders[0]
-    head = [("From", _format(name, addr))]
+    head = [("From", _addresses([(name, addr)]))]
     for header, pairs in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
         if pairs:
-            head.append((header, ", ".join(_format(n, a) for n, a in pairs)))
+            head.append((header, _addresses(pairs)))
     head += [("Subject", subject), ("Date", formatdate(usegmt=True)),
              ("Message-ID", make_msgid(domain=addr.rpartition("@")[2]))]
     for hname, hvalue in extra.items():
@@ -251,10 +308,7 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
                                "other names must be printable ASCII without ':'")
         if not isinstance(hvalue, str):
             raise InvalidInput(400, "malformed", where, "must be a string", "send the value as a string")
-        if "\r" in hvalue or "\n" in hvalue:
-            raise InvalidInput(422, "header_injection", where, "contains CR or LF",
-                               "a header value must be one line; remove the line breaks")
-        head.append((hname, hvalue))
+        head.append((hname, check_header_value(hvalue, where)))
     parts = [body]
     for i, att in enumerate(attachments):
         where = f"attachments[{i}]"
@@ -262,14 +316,20 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
             raise InvalidInput(400, "malformed", where, 'needs "filename", "content_type" and base64 "content"',
                                'send {"filename": "a.pdf", "content_type": "application/pdf", "content": "..."}')
         filename = att.get("filename") or f"attachment-{i + 1}"
-        if not isinstance(filename, str) or "\r" in filename or "\n" in filename:
-            raise InvalidInput(422, "header_injection", where + ".filename", "contains CR or LF",
-                               "remove line breaks from the file name")
+        if not isinstance(filename, str):
+            raise InvalidInput(400, "malformed", where + ".filename", "must be a string",
+                               'send "filename" as a string')
+        check_header_value(filename, where + ".filename")
         ctype = att.get("content_type") or "application/octet-stream"
         maintype, _, subtype = str(ctype).partition("/")
         if not subtype or not _HEADER_NAME.match(maintype) or not _HEADER_NAME.match(subtype):
             raise InvalidInput(422, "invalid_content_type", where + ".content_type",
                                f"{ctype!r} is not a MIME type", 'write it like "application/pdf"')
+        if maintype.lower() not in _LEAF_TYPES:  # multipart/* or message/* would be MIME structure
+            raise InvalidInput(422, "invalid_content_type", where + ".content_type",
+                               f"{ctype!r} cannot be an attachment's type",
+                               f"use a leaf type ({', '.join(sorted(_LEAF_TYPES))}/...), e.g. "
+                               '"application/octet-stream"')
         part = MIMEBase(maintype, subtype)
         del part["MIME-Version"]
         part.set_payload(_b64(att["content"], where + ".content"))
@@ -292,12 +352,29 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
 
 def _header(name: str, value: str) -> bytes:
     """One header field; folded by the stdlib only when it is longer than 78 characters."""
+    if isinstance(value, _Utf8):
+        return f"{name}: {value}\r\n".encode("utf-8")
     if not value.isascii():  # RFC 2047 encoded words, folded between them
         return (f"{name}: ".encode() + Header(value, "utf-8", header_name=name)
                 .encode(linesep="\r\n").encode("ascii") + b"\r\n")
     if len(name) + len(value) < 77:
         return f"{name}: {value}\r\n".encode("ascii")
-    return _CRLF.fold_binary(name, value)
+    # Folded only before a space that is already there, so that unfolding gives back exactly
+    # the value (the stdlib's compat32 folder may break right after "Name:", which adds a
+    # leading space to what receivers read).
+    words = value.split(" ")
+    lines, line = [], f"{name}: {words[0]}"
+    for word in words[1:]:
+        if word and len(line) + 1 + len(word) > 78:
+            lines.append(line)
+            line = " " + word
+        else:
+            line += " " + word
+    lines.append(line)
+    if max(map(len, lines)) > 998:  # one word too long for a line: RFC 2047 encoded words
+        return (f"{name}: ".encode() + Header(value, "utf-8", header_name=name)
+                .encode(linesep="\r\n").encode("ascii") + b"\r\n")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _text_part(text: str, subtype: str) -> bytes:
@@ -382,6 +459,7 @@ def from_raw(mail_from: str, recipients: list[str], raw: bytes, max_bytes: int,
     if not sep:
         raise InvalidInput(422, "no_header", "raw", "the message has no header/body separator",
                            "send a complete RFC 5322 message: headers, an empty line, the body")
+    check_raw_header(head)
     kept = _BCC.sub(b"", head + b"\r\n", count=0)[:-2]
     raw = kept + raw[len(head):]
     headers = BytesHeaderParser(policy=policy.compat32).parsebytes(kept + b"\r\n\r\n")

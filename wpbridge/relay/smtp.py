@@ -6,10 +6,11 @@ recipient's RCPT reply is kept, so one refused address does not fail the others.
 
 from __future__ import annotations
 
+import dataclasses
 import smtplib
 import ssl
 
-from wpbridge.relay import TEMPORARY, Delivery, Reply
+from wpbridge.relay import PERMANENT, TEMPORARY, Delivery, Reply
 from wpbridge.relay.providers import ProviderConfig
 
 # A connection is closed and opened anew after this many messages (providers cap it).
@@ -92,12 +93,30 @@ class SMTPRelay:
             self.close()
             return self._all(delivery, Reply.network(exc))
 
+    def _without_smtputf8(self, delivery: Delivery) -> dict[int, Reply]:
+        """The recipients that cannot go to a server without SMTPUTF8, each with the reason."""
+        if not delivery.mail_from.isascii():
+            reply = _smtputf8_refusal(delivery.mail_from, self.provider.host)
+            return {rid: reply for rid, _ in delivery.recipients}
+        return {rid: _smtputf8_refusal(a, self.provider.host)
+                for rid, a in delivery.recipients if not a.isascii()}
+
     @staticmethod
     def _all(delivery: Delivery, reply: Reply) -> dict[int, Reply]:
         return {rid: reply for rid, _ in delivery.recipients}
 
     def _transaction(self, conn: smtplib.SMTP, delivery: Delivery) -> dict[int, Reply]:
-        options = ["SMTPUTF8"] if _needs_smtputf8(delivery) and conn.has_extn("smtputf8") else []
+        options = []
+        if _needs_smtputf8(delivery):
+            if conn.has_extn("smtputf8"):
+                options.append("SMTPUTF8")
+            else:  # RFC 6531: such an address cannot be sent without it; never a crash
+                refused = self._without_smtputf8(delivery)
+                if len(refused) == len(delivery.recipients) or not delivery.mail_from.isascii():
+                    return self._all(delivery, next(iter(refused.values())))
+                rest = tuple((rid, a) for rid, a in delivery.recipients if rid not in refused)
+                return {**refused,
+                        **self._transaction(conn, dataclasses.replace(delivery, recipients=rest))}
         if conn.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         code, text = conn.mail(delivery.mail_from, options)
@@ -125,6 +144,12 @@ class SMTPRelay:
         for rid in accepted:
             replies[rid] = reply
         return replies
+
+
+def _smtputf8_refusal(address: str, host: str) -> Reply:
+    return Reply(PERMANENT, None, f"{host} does not offer SMTPUTF8, which an internationalised "
+                 f"address such as {address} needs (RFC 6531); send through a provider that "
+                 "offers it, or use an ASCII address", "MAIL FROM")
 
 
 def _needs_smtputf8(delivery: Delivery) -> bool:

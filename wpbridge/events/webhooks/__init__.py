@@ -49,7 +49,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import LargeBinary, func, null, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from wpbridge import suppressions
+from wpbridge import jsonbody, suppressions
 from wpbridge.events import Group, Reason, RecipientResult, group_for, is_permanent
 from wpbridge.events.bounces import classify_reply, reply_numbers
 from wpbridge.events.policy import Observed, Policy, apply
@@ -226,9 +226,9 @@ class Post:
     @cached_property
     def json(self):
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Reject(400, "the body is not JSON") from None
+            return jsonbody.loads(self.body)
+        except jsonbody.Refused as exc:
+            raise Reject(400, f"the body is not usable JSON: {exc}") from None
 
     def check_fresh(self, timestamp: float, max_age: float) -> None:
         if abs(self.now - timestamp) > max_age:

@@ -66,8 +66,12 @@ def sns_url(url, *, certificate: bool) -> bool:
     if not isinstance(url, str) or not url.isascii() or re.search(r"[\s\\@]", url):
         return False
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port out of range, such as :99999
+        return False
     if parts.scheme != "https" or not SNS_HOST.fullmatch(parts.hostname or "") or \
-            parts.port is not None or parts.fragment:
+            port is not None or parts.fragment:
         return False
     if certificate:
         return parts.path.endswith(".pem") and not parts.query
