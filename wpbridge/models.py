@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer,
                         LargeBinary, String, Text, UniqueConstraint, func, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -294,6 +294,17 @@ class EmbedToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime())
     expires_at: Mapped[datetime] = mapped_column(DateTime())
     used_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class RequestNonce(Base):
+    """A signed API request's nonce (SHA-256 of key id and nonce), until its timestamp leaves
+    the replay window: a replay to any web process finds it here (see ingest/replay)."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (Index("ix_request_nonces_until", "until"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[float] = mapped_column(Float)  # epoch seconds
 
 
 class AdminToken(Base):

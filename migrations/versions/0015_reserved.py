@@ -1,8 +1,11 @@
-"""reserved for this session's schema changes (empty until an issue fills it)
+"""request nonces (replay protection of signed API requests)
 
 Revision ID: 0015
 Revises: 0014
 """
+
+from alembic import op
+import sqlalchemy as sa
 
 revision = '0015'
 down_revision = '0014'
@@ -11,8 +14,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('request_nonces',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('until', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
+    with op.batch_alter_table('request_nonces', schema=None) as batch_op:
+        batch_op.create_index('ix_request_nonces_until', ['until'], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('request_nonces', schema=None) as batch_op:
+        batch_op.drop_index('ix_request_nonces_until')
+    op.drop_table('request_nonces')

@@ -1,0 +1,75 @@
+"""Replay protection: each signed POST, PUT or DELETE carries a nonce (see
+:mod:`wpbridge.ingest.signing`), remembered in the database until its timestamp leaves the
+window, so every web process refuses a second use.
+
+The primary key is the uniqueness guard (``INSERT ... ON CONFLICT DO NOTHING``): of two
+concurrent uses, one inserts and the other finds the row. A message request's nonce is
+inserted in the group commit's transaction (no extra round trip or fsync); other requests
+insert theirs in a transaction of their own before they change anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from wpbridge.ingest.signing import NONCE_HEADER, SignatureError
+from wpbridge.models import RequestNonce
+
+PRUNE_EVERY = 60.0  # seconds between deletions of stale nonces, per process
+
+_table = RequestNonce.__table__
+_pruned = {"at": 0.0}
+_prune_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Nonce:
+    key: str      # SHA-256 of key id and nonce: nonces of different keys never collide
+    until: float  # epoch seconds: past this, the request's timestamp is stale anyway
+
+
+def nonce_of(key_id: str, nonce: str, timestamp: str, window: int) -> Nonce:
+    return Nonce(hashlib.sha256(f"{key_id}\n{nonce}".encode()).hexdigest(),
+                 int(timestamp) + window + 1)
+
+
+def replayed() -> SignatureError:
+    return SignatureError(
+        "replayed", "this request was already received (nonce reused); nothing was done again",
+        f"send each request with a new {NONCE_HEADER} (and sign it); to retry a message "
+        "safely, keep its Idempotency-Key and sign again with a new nonce")
+
+
+def claim(conn, nonces: list[Nonce]) -> set[str]:
+    """Insert ``nonces`` in ``conn``'s transaction; the keys that were new. A key given twice
+    counts once (the caller answers its second use as a replay)."""
+    if not nonces:
+        return set()
+    now = time.time()
+    if now - _pruned["at"] > PRUNE_EVERY and _prune_lock.acquire(blocking=False):
+        try:
+            _pruned["at"] = now
+            conn.execute(delete(_table).where(_table.c.until < now))
+        finally:
+            _prune_lock.release()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    rows = {n.key: n.until for n in nonces}
+    return set(conn.scalars(insert(_table).values([{"key": k, "until": u} for k, u in rows.items()])
+                            .on_conflict_do_nothing().returning(_table.c.key)))
+
+
+def claim_alone(engine, nonce: Nonce) -> None:
+    """Claim one nonce in a transaction of its own.
+
+    :raise SignatureError: it was used before (a replay).
+    """
+    with engine.begin() as conn:
+        if not claim(conn, [nonce]):
+            raise replayed()
