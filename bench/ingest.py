@@ -32,12 +32,23 @@ wrk.body = {body}
 {headers}
 """
 
+# Answers by status, printed at the end ("status 401 12"), to say what a non-2xx was.
+COUNT_LUA = """
+responses = {}
+function response(status, h, b) responses[status] = (responses[status] or 0) + 1 end
+local threads = {}
+function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("responses")) do io.write(string.format("status %d %d\\n", status, n)) end
+  end
+end
+"""
+
 # Each wrk thread takes every n-th pre-signed (nonce, signature) pair, so no pair is sent twice.
 SIGNED_LUA = """
 local signed = [[{signed}]]
 local width, count = {width}, {count}
-local threads = 0
-function setup(thread) thread:set("tid", threads); threads = threads + 1 end
 local n = 0
 function request()
   local i = (tid + n * {threads}) % count
@@ -67,7 +78,7 @@ def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", header
         fh.write(LUA.format(method=method, body=json.dumps(body.decode()),
                             headers="\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())))
         fh.write(lua)
-        fh.write('\nresponses = {}\nfunction response(status, h, b) responses[status] = (responses[status] or 0) + 1 end\n')
+        fh.write(COUNT_LUA)
         script = fh.name
     cpu = cpu_seconds(server) if server else 0.0
     out = subprocess.run(["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
@@ -79,7 +90,10 @@ def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", header
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     to_ms = lambda m: float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
     requests_done = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "p50_ms": to_ms(p50),
+    statuses: dict[int, int] = {}
+    for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M):
+        statuses[int(code)] = statuses.get(int(code), 0) + int(n)
+    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "statuses": statuses, "p50_ms": to_ms(p50),
             "p99_ms": to_ms(p99), "cpu_ms": 1000 * cpu / max(1, requests_done)}
 
 
@@ -129,7 +143,8 @@ def main() -> None:
     for name in results:
         for r in results[name]:
             if r["errors"]:
-                print(f"  WARNING: {name}: {r['errors']} non-2xx answers in a run")
+                print(f"  WARNING: {name}: {r['errors']} non-2xx answers in a run "
+                      f"(by status: {r['statuses']})")
     healthz = median(r["rps"] for r in results["healthz"])
     single = median(r["rps"] for r in results["single"])
     raw_rate = median(r["rps"] for r in results["raw"])
