@@ -259,6 +259,10 @@ def test_recipient_limit_per_message(engine, site):
     assert err["code"] == "too_many_recipients" and err["field"] == "to"
     assert "1001 recipients" in err["message"] and "limit of 1000" in err["message"]
     assert "WPBRIDGE_MAX_RECIPIENTS" in err["fix"]
+    # The review's reproduction: 100,001 recipients in one message.
+    huge = site.post("/api/v1/messages", message(to=addresses(100_001)))
+    assert huge.status_code == 422 and huge.json["error"]["field"] == "to"
+    assert "100001 recipients" in huge.json["error"]["message"]
     assert count(engine, Message) == 1
 
 

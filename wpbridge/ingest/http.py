@@ -112,23 +112,35 @@ def _accept(items: list[Item]):
 def _submission(payload, field: str = ""):
     """One message of the request; ``field`` prefixes the names of refused fields.
 
-    :raise InvalidInput: as :func:`from_json`, or more recipients than ``max_recipients``.
+    :raise InvalidInput: as :func:`from_json`, or more recipients than ``max_recipients``
+        (counted as given, before any address is parsed, as SMTP counts RCPT commands).
     """
     settings = current_app.extensions["wpbridge"].settings
+    given, where = _given_recipients(payload)
+    if given > settings.max_recipients:
+        raise InvalidInput(422, "too_many_recipients", f"{field}{where}",
+                           f"{given} recipients{' (to, cc and bcc together)' if where == 'to' else ''}, "
+                           f"over the limit of {settings.max_recipients} per message",
+                           f"split the recipients over messages of at most {settings.max_recipients}, "
+                           "or raise WPBRIDGE_MAX_RECIPIENTS on the bridge")
     try:
-        sub = from_json(payload, settings.max_message_bytes)
+        return from_json(payload, settings.max_message_bytes)
     except InvalidInput as exc:
         exc.field = f"{field}{exc.field}"
         raise
-    if len(sub.recipients) > settings.max_recipients:
-        raw = "raw" in payload  # from_json returned, so payload is a dict
-        raise InvalidInput(422, "too_many_recipients", f"{field}{'envelope.to' if raw else 'to'}",
-                           f"{len(sub.recipients)} recipients "
-                           f"{'' if raw else '(to, cc and bcc together) '}over the "
-                           f"limit of {settings.max_recipients} per message",
-                           f"split the recipients over messages of at most {settings.max_recipients}, "
-                           "or raise WPBRIDGE_MAX_RECIPIENTS on the bridge")
-    return sub
+
+
+def _given_recipients(payload) -> tuple[int, str]:
+    """How many recipients a message names, and the field that names them (0 when the shape
+    is wrong: :func:`from_json` then says what is)."""
+    if not isinstance(payload, dict):
+        return 0, "to"
+    if "raw" in payload:
+        env = payload.get("envelope")
+        rcpts = env.get("to") if isinstance(env, dict) else None
+        return (len(rcpts) if isinstance(rcpts, list) else 0), "envelope.to"
+    lists = [payload.get(k) for k in ("to", "cc", "bcc")]
+    return sum(len(v) if isinstance(v, list) else 1 if isinstance(v, str) else 0 for v in lists), "to"
 
 
 @bp.post("/messages")
