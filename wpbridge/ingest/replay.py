@@ -25,6 +25,9 @@ from wpbridge.models import RequestNonce
 PRUNE_EVERY = 60.0  # seconds between deletions of stale nonces, per process
 
 _table = RequestNonce.__table__
+# Built once: SQLAlchemy then caches the compiled form (executemany, one statement per round).
+_INSERT = {pg: insert(_table).on_conflict_do_nothing().returning(_table.c.key)
+           for pg, insert in ((True, pg_insert), (False, sqlite_insert))}
 _pruned = {"at": 0.0}
 _prune_lock = threading.Lock()
 
@@ -59,10 +62,8 @@ def claim(conn, nonces: list[Nonce]) -> set[str]:
             conn.execute(delete(_table).where(_table.c.until < now))
         finally:
             _prune_lock.release()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    rows = {n.key: n.until for n in nonces}
-    return set(conn.scalars(insert(_table).values([{"key": k, "until": u} for k, u in rows.items()])
-                            .on_conflict_do_nothing().returning(_table.c.key)))
+    rows = [{"key": k, "until": u} for k, u in {n.key: n.until for n in nonces}.items()]
+    return set(conn.scalars(_INSERT[conn.dialect.name == "postgresql"], rows))
 
 
 def claim_alone(engine, nonce: Nonce) -> None:
