@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, ForeignKey, Index, Integer,
                         LargeBinary, String, Text, UniqueConstraint, func, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -297,14 +297,14 @@ class EmbedToken(Base):
 
 
 class RequestNonce(Base):
-    """A signed API request's nonce (SHA-256 of key id and nonce), until its timestamp leaves
-    the replay window: a replay to any web process finds it here (see ingest/replay)."""
+    """A signed API request's nonce, kept until its timestamp leaves the replay window: a
+    replay to any web process finds it here (see ingest/replay). The key starts with that
+    moment (10 decimal digits of epoch seconds), so inserts go to the index's end and
+    stale rows are one range at its start."""
 
     __tablename__ = "request_nonces"
-    __table_args__ = (Index("ix_request_nonces_until", "until"),)
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    until: Mapped[float] = mapped_column(Float)  # epoch seconds
 
 
 class AdminToken(Base):

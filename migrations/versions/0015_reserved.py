@@ -16,14 +16,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('request_nonces',
     sa.Column('key', sa.String(length=64), nullable=False),
-    sa.Column('until', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
-    with op.batch_alter_table('request_nonces', schema=None) as batch_op:
-        batch_op.create_index('ix_request_nonces_until', ['until'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('request_nonces', schema=None) as batch_op:
-        batch_op.drop_index('ix_request_nonces_until')
     op.drop_table('request_nonces')

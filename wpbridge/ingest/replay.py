@@ -34,13 +34,15 @@ _prune_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class Nonce:
-    key: str      # SHA-256 of key id and nonce: nonces of different keys never collide
-    until: float  # epoch seconds: past this, the request's timestamp is stale anyway
+    key: str  # until (10 digits) + SHA-256 of key id and nonce (54 hex digits)
 
 
 def nonce_of(key_id: str, nonce: str, timestamp: str, window: int) -> Nonce:
-    return Nonce(hashlib.sha256(f"{key_id}\n{nonce}".encode()).hexdigest(),
-                 int(timestamp) + window + 1)
+    """The stored form of a verified request's nonce. ``until`` leads: past it the request's
+    timestamp is stale anyway, and rows are pruned by it; since the timestamp is signed, a
+    replay has the same key. Nonces of different key ids never collide."""
+    until = max(0, min(int(timestamp) + window + 1, 10**10 - 1))
+    return Nonce(f"{until:010d}" + hashlib.sha256(f"{key_id}\n{nonce}".encode()).hexdigest()[:54])
 
 
 def replayed() -> SignatureError:
@@ -59,10 +61,10 @@ def claim(conn, nonces: list[Nonce]) -> set[str]:
     if now - _pruned["at"] > PRUNE_EVERY and _prune_lock.acquire(blocking=False):
         try:
             _pruned["at"] = now
-            conn.execute(delete(_table).where(_table.c.until < now))
+            conn.execute(delete(_table).where(_table.c.key < f"{int(now):010d}"))
         finally:
             _prune_lock.release()
-    rows = [{"key": k, "until": u} for k, u in {n.key: n.until for n in nonces}.items()]
+    rows = [{"key": k} for k in dict.fromkeys(n.key for n in nonces)]
     return set(conn.scalars(_INSERT[conn.dialect.name == "postgresql"], rows))
 
 
