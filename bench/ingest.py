@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,9 +65,9 @@ WRK_THREADS = 2
 
 def presigned(site: dict, target: str, body: bytes, count: int) -> tuple[dict, str]:
     """Headers common to ``count`` signed requests, and the Lua handing out their nonces."""
-    pairs = []
+    pairs, now = [], time.time()  # one timestamp: it is a header common to all of them
     for _ in range(count):
-        h = sign_headers(site["key_id"], site["secret"], "POST", target, body)
+        h = sign_headers(site["key_id"], site["secret"], "POST", target, body, now=now)
         pairs.append(h.pop("X-WPBridge-Nonce") + h.pop("X-WPBridge-Signature"))
     return h, SIGNED_LUA.format(signed="".join(pairs), width=len(pairs[0]), count=count,
                                 threads=WRK_THREADS)
