@@ -303,6 +303,7 @@ class RequestNonce(Base):
     stale rows are one range at its start."""
 
     __tablename__ = "request_nonces"
+    __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree to write
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
 

@@ -16,7 +16,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('request_nonces',
     sa.Column('key', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('key')
+    sa.PrimaryKeyConstraint('key'),
+    sqlite_with_rowid=False,
     )
 
 
