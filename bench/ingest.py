@@ -1,8 +1,10 @@
 """HTTP ingest: accepted messages per second, durable (SQLite synchronous=FULL, or
 PostgreSQL synchronous_commit=on), single-message POSTs and batches.
 
-Load comes from wrk on loopback with a pre-signed request (the signature stays valid for
-the replay window; every POST without an Idempotency-Key is a new message). Baseline in the
+Load comes from wrk on loopback with pre-signed requests: the same body, signed ahead of the
+run once per request with its own nonce (the bridge refuses a reused nonce), handed out by
+wrk's Lua without signing work during the run (every POST without an Idempotency-Key is a
+new message). Baseline in the
 same run: GET /healthz on the same server (HTTP + gunicorn ceiling, no signature, no DB).
 
     python bench/ingest.py [--runs 3] [--seconds 10] [--database-url postgresql://...]
@@ -16,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,16 +33,56 @@ wrk.body = {body}
 {headers}
 """
 
+# Answers by status, printed at the end ("status 401 12"), to say what a non-2xx was.
+COUNT_LUA = """
+responses = {}
+function response(status, h, b) responses[status] = (responses[status] or 0) + 1 end
+local threads = {}
+function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("responses")) do io.write(string.format("status %d %d\\n", status, n)) end
+  end
+end
+"""
+
+# Each wrk thread takes every n-th pre-signed (nonce, signature) pair, so no pair is sent twice.
+SIGNED_LUA = """
+local signed = [[{signed}]]
+local width, count = {width}, {count}
+local n = 0
+function request()
+  local i = (tid + n * {threads}) % count
+  n = n + 1
+  local pair = string.sub(signed, i * width + 1, (i + 1) * width)
+  wrk.headers["X-WPBridge-Nonce"] = string.sub(pair, 1, 32)
+  wrk.headers["X-WPBridge-Signature"] = string.sub(pair, 33)
+  return wrk.format()
+end
+"""
+WRK_THREADS = 2
+
+
+def presigned(site: dict, target: str, body: bytes, count: int) -> tuple[dict, str]:
+    """Headers common to ``count`` signed requests, and the Lua handing out their nonces."""
+    pairs, now = [], time.time()  # one timestamp: it is a header common to all of them
+    for _ in range(count):
+        h = sign_headers(site["key_id"], site["secret"], "POST", target, body, now=now)
+        pairs.append(h.pop("X-WPBridge-Nonce") + h.pop("X-WPBridge-Signature"))
+    return h, SIGNED_LUA.format(signed="".join(pairs), width=len(pairs[0]), count=count,
+                                threads=WRK_THREADS)
+
 
 def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", headers=None,
-        server: list[int] | None = None) -> dict:
+        server: list[int] | None = None, lua: str = "") -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA.format(method=method, body=json.dumps(body.decode()),
                             headers="\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())))
-        fh.write('\nresponses = {}\nfunction response(status, h, b) responses[status] = (responses[status] or 0) + 1 end\n')
+        fh.write(lua)
+        fh.write(COUNT_LUA)
         script = fh.name
     cpu = cpu_seconds(server) if server else 0.0
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+    out = subprocess.run(["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
                          capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(server) - cpu if server else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -48,7 +91,10 @@ def wrk(url: str, seconds: int, connections: int, method="GET", body=b"", header
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     to_ms = lambda m: float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
     requests_done = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "p50_ms": to_ms(p50),
+    statuses: dict[int, int] = {}
+    for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M):
+        statuses[int(code)] = statuses.get(int(code), 0) + int(n)
+    return {"rps": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "statuses": statuses, "p50_ms": to_ms(p50),
             "p99_ms": to_ms(p99), "cpu_ms": 1000 * cpu / max(1, requests_done)}
 
 
@@ -75,18 +121,20 @@ def main() -> None:
             raw = json.dumps(raw_5k()).encode()
             batch = json.dumps({"messages": [message_5k(i) for i in range(args.batch)]}).encode()
             results = {"healthz": [], "single": [], "raw": [], "batch": []}
+            # More signed requests than a run can send (a reused one would count as non-2xx).
+            count = 6000 * args.seconds
             for _ in range(args.runs):
                 results["healthz"].append(wrk(base + "/healthz", args.seconds, args.connections, server=server))
-                h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages", one)
+                h, lua = presigned(site, "/api/v1/messages", one, count)
                 results["single"].append(wrk(base + "/api/v1/messages", args.seconds, args.connections,
-                                             "POST", one, {**h, "Content-Type": "application/json"}, server))
-                h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages", raw)
+                                             "POST", one, {**h, "Content-Type": "application/json"}, server, lua))
+                h, lua = presigned(site, "/api/v1/messages", raw, count)
                 results["raw"].append(wrk(base + "/api/v1/messages", args.seconds, args.connections,
-                                          "POST", raw, {**h, "Content-Type": "application/json"}, server))
-                h = sign_headers(site["key_id"], site["secret"], "POST", "/api/v1/messages/batch", batch)
+                                          "POST", raw, {**h, "Content-Type": "application/json"}, server, lua))
+                h, lua = presigned(site, "/api/v1/messages/batch", batch, count // 50)
                 results["batch"].append(wrk(base + "/api/v1/messages/batch", args.seconds,
                                             max(2, args.connections // 4), "POST", batch,
-                                            {**h, "Content-Type": "application/json"}, server))
+                                            {**h, "Content-Type": "application/json"}, server, lua))
         finally:
             web.terminate()
             web.wait(30)
@@ -96,7 +144,8 @@ def main() -> None:
     for name in results:
         for r in results[name]:
             if r["errors"]:
-                print(f"  WARNING: {name}: {r['errors']} non-2xx answers in a run")
+                print(f"  WARNING: {name}: {r['errors']} non-2xx answers in a run "
+                      f"(by status: {r['statuses']})")
     healthz = median(r["rps"] for r in results["healthz"])
     single = median(r["rps"] for r in results["single"])
     raw_rate = median(r["rps"] for r in results["raw"])

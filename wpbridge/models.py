@@ -296,6 +296,18 @@ class EmbedToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
+class RequestNonce(Base):
+    """A signed API request's nonce, kept until its timestamp leaves the replay window: a
+    replay to any web process finds it here (see ingest/replay). The key starts with that
+    moment (10 decimal digits of epoch seconds), so inserts go to the index's end and
+    stale rows are one range at its start."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree to write
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class AdminToken(Base):
     """An agency (operator) token for the all-sites view (``wpbridge admin create-token``);
     only its SHA-256 is stored."""

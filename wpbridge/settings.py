@@ -34,6 +34,8 @@ class Settings:
     # are X-Forwarded-For and X-Forwarded-Proto believed (wpbridge/app.py).
     trusted_proxies: tuple[str, ...] = ()
     max_message_bytes: int = 25 * 1024 * 1024
+    # Recipients (to, cc and bcc together) of one API message, as SMTP's smtp_max_recipients.
+    max_recipients: int = 1000
     replay_window: int = 300
     # Site secrets are encrypted at rest with this key (urlsafe base64, 32 bytes).
     secret_key: str = field(default="", repr=False)
@@ -155,7 +157,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_INT = {"http_port", "http_threads", "max_message_bytes", "replay_window",
+_INT = {"http_port", "http_threads", "max_message_bytes", "max_recipients", "replay_window",
         "sqlite_busy_timeout_ms", "worker_batch", "worker_bulk_batch", "worker_connections",
         "soft_limit", "smtp_port", "smtp_tls_port", "smtp_processes", "smtp_max_recipients", "embed_token_ttl",
         "status_session_ttl", "smtp_auth_max_failures", "bounce_parse_workers", "bounce_parse_bytes"}

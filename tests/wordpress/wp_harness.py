@@ -89,11 +89,13 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
 
 
 def sign(key_id: str, secret: str, method: str, target: str, body: bytes = b"") -> dict[str, str]:
-    """The plugin's signature, written independently of both the plugin and the bridge."""
+    """The plugin's signature, written independently of both the plugin and the bridge: a
+    fresh nonce on every request, signed after the timestamp."""
     ts = str(int(time.time()))
-    data = f"{key_id}\n{ts}\n{method}\n{target}\n".encode() + body
+    nonce = os.urandom(16).hex()
+    data = f"{key_id}\n{ts}\n{nonce}\n{method}\n{target}\n".encode() + body
     digest = hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
-    return {"X-WPBridge-Key-Id": key_id, "X-WPBridge-Timestamp": ts,
+    return {"X-WPBridge-Key-Id": key_id, "X-WPBridge-Timestamp": ts, "X-WPBridge-Nonce": nonce,
             "X-WPBridge-Signature": "v1=" + digest}
 
 

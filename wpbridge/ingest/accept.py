@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from wpbridge import queue
+from wpbridge.ingest import replay
 from wpbridge.classify import classify
 from wpbridge.ingest.message import InvalidInput, Submission
 from wpbridge.ingest.sender import check_sender
@@ -52,8 +53,10 @@ class Accepted:
     replayed: bool
 
 
-def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted]:
-    """Queue ``items`` for ``site``: committed together, or not at all.
+def accept(engine, settings, site: SiteAuth, items: list[Item],
+           nonce: "replay.Nonce | None" = None) -> list[Accepted]:
+    """Queue ``items`` for ``site``: committed together, or not at all. ``nonce``, the signed
+    request's, is claimed in the same transaction (see :mod:`wpbridge.ingest.replay`).
 
     Checks, classification and routing happen here, in the caller's thread; the shared
     transaction (group commit, see :class:`GroupCommit`) only looks up Idempotency-Keys and
@@ -63,8 +66,9 @@ def accept(engine, settings, site: SiteAuth, items: list[Item]) -> list[Accepted
         with a different body; nothing is stored.
     :raise QuotaExceeded: the site's hourly or daily quota would be passed.
     :raise StorageError: the database failed; nothing is stored.
+    :raise SignatureError: ``nonce`` was used before (a replay); nothing is stored.
     """
-    return GroupCommit.of(engine, settings).submit(site, prepare(settings, site, items))
+    return GroupCommit.of(engine, settings).submit(site, prepare(settings, site, items), nonce)
 
 
 def prepare(settings, site: SiteAuth, items: list[Item]) -> list["_Prepared"]:
@@ -102,10 +106,10 @@ class _Prepared:
 
 
 class _Request:
-    __slots__ = ("site", "items", "future", "turn")
+    __slots__ = ("site", "items", "nonce", "future", "turn")
 
-    def __init__(self, site: SiteAuth, items: list):
-        self.site, self.items = site, items
+    def __init__(self, site: SiteAuth, items: list, nonce: "replay.Nonce | None" = None):
+        self.site, self.items, self.nonce = site, items, nonce
         self.future: Future = Future()
         self.turn = threading.Event()
 
@@ -139,9 +143,10 @@ class GroupCommit:
                 gc = cls._instances[engine] = cls(engine, settings)
             return gc
 
-    def submit(self, site: SiteAuth, items: list["_Prepared"]) -> list[Accepted]:
+    def submit(self, site: SiteAuth, items: list["_Prepared"],
+               nonce: "replay.Nonce | None" = None) -> list[Accepted]:
         """Queue prepared items and return once they are committed (or raise why not)."""
-        request = _Request(site, items)
+        request = _Request(site, items, nonce)
         self.pending.append(request)
         while not request.future.done():
             if self.leader.acquire(blocking=False):
@@ -221,10 +226,16 @@ class GroupCommit:
 
     @staticmethod
     def _store_together(conn, batch, tally: Tally) -> list:
-        """Every request's rows in two INSERTs; a refused request adds none."""
+        """Every request's rows in two INSERTs (three with nonces); a refused request adds none."""
         outcomes, messages, recipients = [], [], []
         counted: dict[int, int] = {}  # recipients added per site in this batch, for quotas
+        fresh = replay.claim(conn, [r.nonce for r in batch if r.nonce is not None])
         for r in batch:
+            if r.nonce is not None:
+                if r.nonce.key not in fresh:
+                    outcomes.append(replay.replayed())
+                    continue
+                fresh.discard(r.nonce.key)  # a second use in this round is a replay too
             try:
                 out, new = _check(conn, r.site, r.items, counted.get(r.site.id, 0))
             except (InvalidInput, QuotaExceeded) as exc:
@@ -253,6 +264,8 @@ def _store_one(conn, r: "_Request", tally: Tally):
     for _ in range(2):  # a key committed elsewhere meanwhile is found on the second pass
         try:
             with conn.begin_nested():
+                if r.nonce is not None and not replay.claim(conn, [r.nonce]):
+                    return replay.replayed()
                 out, new = _check(conn, r.site, r.items, 0)
                 queue.enqueue(conn, [p.message for p in new],
                               [row for p in new for row in p.recipients])

@@ -1,7 +1,7 @@
 """The HTTP door: ``/api/v1``. Every request is signed (see :mod:`wpbridge.ingest.signing`).
 
 :raise 400: malformed JSON or fields of the wrong type
-:raise 401: signature missing, malformed, stale or wrong
+:raise 401: signature missing, malformed, stale or wrong; nonce missing or reused (a replay)
 :raise 413: the request or a message is larger than allowed
 :raise 422: invalid content (address, header injection, sender domain, no recipients)
 :raise 429: the site's quota is used up (``Retry-After``)
@@ -22,13 +22,15 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from wpbridge import jsonbody, suppressions
-from wpbridge.ingest import signing
+from wpbridge.ingest import replay, signing
 from wpbridge.ingest.accept import Item, QuotaExceeded, StorageError, accept
 from wpbridge.ingest.message import InvalidInput, check_address, text_field, from_json
 from wpbridge.models import Attempt, Message, utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_BATCH = 500
+# These claim their request's nonce inside the group commit's transaction (see accept).
+_NONCE_IN_COMMIT = frozenset({"api.post_message", "api.post_batch"})
 
 
 def _error(status: int, code: str, message: str, fix: str, field: str | None = None,
@@ -61,13 +63,21 @@ def authenticate():
         if not key_id:
             raise signing.SignatureError("missing_signature", f"the {signing.KEY_HEADER} header is missing",
                                          "sign every request (see the README, 'Signing requests')")
-        signing.check_timestamp(request.headers.get(signing.TS_HEADER), bridge.settings.replay_window)
+        window = bridge.settings.replay_window
+        signing.check_timestamp(request.headers.get(signing.TS_HEADER), window)
+        nonce = signing.check_nonce(request.headers.get(signing.NONCE_HEADER), request.method)
         site = bridge.sites.by_key_id(key_id)
         if site is None:
             raise signing.SignatureError("unknown_key", f"no site has the key id {key_id[:64]!r}",
                                          "check WPBRIDGE_KEY_ID; 'wpbridge site list' shows the key ids")
-        signing.verify(site.secret, key_id, request.headers[signing.TS_HEADER], request.method,
-                       _target(), request.get_data(cache=True), request.headers.get(signing.SIG_HEADER))
+        ts = request.headers[signing.TS_HEADER]
+        signing.verify(site.secret, key_id, ts, request.method, _target(),
+                       request.get_data(cache=True), request.headers.get(signing.SIG_HEADER), nonce)
+        g.nonce = None
+        if nonce is not None and request.method in signing.NONCE_METHODS:
+            g.nonce = replay.nonce_of(key_id, nonce, ts, window)
+            if request.endpoint not in _NONCE_IN_COMMIT:
+                replay.claim_alone(bridge.engine, g.nonce)
     except signing.SignatureError as exc:
         return _error(401, exc.code, exc.message, exc.fix)
     except DBAPIError:
@@ -97,14 +107,48 @@ def _idempotency_key() -> str | None:
 
 def _accept(items: list[Item]):
     bridge = current_app.extensions["wpbridge"]
-    return accept(bridge.engine, bridge.settings, g.site, items)
+    return accept(bridge.engine, bridge.settings, g.site, items, g.nonce)
+
+
+def _submission(payload, field: str = ""):
+    """One message of the request; ``field`` prefixes the names of refused fields.
+
+    :raise InvalidInput: as :func:`from_json`, or more recipients than ``max_recipients``
+        (counted as given, before any address is parsed, as SMTP counts RCPT commands).
+    """
+    settings = current_app.extensions["wpbridge"].settings
+    given, where = _given_recipients(payload)
+    if given > settings.max_recipients:
+        raise InvalidInput(422, "too_many_recipients", f"{field}{where}",
+                           f"{given} recipients{' (to, cc and bcc together)' if where == 'to' else ''}, "
+                           f"over the limit of {settings.max_recipients} per message",
+                           f"split the recipients over messages of at most {settings.max_recipients}, "
+                           "or raise WPBRIDGE_MAX_RECIPIENTS on the bridge")
+    try:
+        return from_json(payload, settings.max_message_bytes)
+    except InvalidInput as exc:
+        exc.field = f"{field}{exc.field}"
+        raise
+
+
+def _given_recipients(payload) -> tuple[int, str]:
+    """How many recipients a message names, and the field that names them (0 when the shape
+    is wrong: :func:`from_json` then says what is)."""
+    if not isinstance(payload, dict):
+        return 0, "to"
+    if "raw" in payload:
+        env = payload.get("envelope")
+        rcpts = env.get("to") if isinstance(env, dict) else None
+        return (len(rcpts) if isinstance(rcpts, list) else 0), "envelope.to"
+    lists = [payload.get(k) for k in ("to", "cc", "bcc")]
+    return sum(len(v) if isinstance(v, list) else 1 if isinstance(v, str) else 0 for v in lists), "to"
 
 
 @bp.post("/messages")
 def post_message():
     """Queue one message. 202 only after it is committed."""
     payload = _json_body()
-    sub = from_json(payload, current_app.extensions["wpbridge"].settings.max_message_bytes)
+    sub = _submission(payload)
     digest = hashlib.sha256(request.get_data(cache=True)).hexdigest()
     [done] = _accept([Item(sub, _idempotency_key(), digest)])
     resp = jsonify({"id": done.id, "status": "queued", "recipients": done.recipients,
@@ -127,15 +171,10 @@ def post_batch():
     if len(messages) > MAX_BATCH:
         raise InvalidInput(413, "too_many", "messages", f"{len(messages)} messages, over {MAX_BATCH}",
                            f"split the batch into requests of at most {MAX_BATCH}")
-    max_bytes = current_app.extensions["wpbridge"].settings.max_message_bytes
     key = _idempotency_key()
     items = []
     for i, m in enumerate(messages):
-        try:
-            sub = from_json(m, max_bytes)
-        except InvalidInput as exc:
-            exc.field = f"messages[{i}].{exc.field}"
-            raise
+        sub = _submission(m, f"messages[{i}].")
         digest = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()
         items.append(Item(sub, f"{key}#{i}" if key else None, digest))
     done = _accept(items)
@@ -402,6 +441,11 @@ def openapi():
 @bp.errorhandler(InvalidInput)
 def _invalid(exc: InvalidInput):
     return _error(exc.status, exc.code, exc.message, exc.fix, exc.field)
+
+
+@bp.errorhandler(signing.SignatureError)
+def _replayed(exc: signing.SignatureError):
+    return _error(401, exc.code, exc.message, exc.fix)
 
 
 @bp.errorhandler(QuotaExceeded)

@@ -87,23 +87,37 @@ final class Client {
 	}
 
 	/**
-	 * The signature header value for one request.
+	 * The signature header value for one request: HMAC-SHA256 over
+	 * key id, timestamp, nonce (when sent), method, target and body, one per line.
 	 */
-	public static function sign( string $key_id, string $secret, int $timestamp, string $method, string $target, string $body ): string {
-		$data = $key_id . "\n" . $timestamp . "\n" . strtoupper( $method ) . "\n" . $target . "\n" . $body;
+	public static function sign( string $key_id, string $secret, int $timestamp, string $method, string $target, string $body, string $nonce = '' ): string {
+		$data = $key_id . "\n" . $timestamp . "\n" . ( '' === $nonce ? '' : $nonce . "\n" ) . strtoupper( $method ) . "\n" . $target . "\n" . $body;
 		return 'v1=' . hash_hmac( 'sha256', $data, $secret );
+	}
+
+	/**
+	 * The signing headers for one request. Every request gets a fresh random nonce, which
+	 * the bridge accepts once (replay protection): a retry of a spooled message signs
+	 * again with a new nonce and keeps its Idempotency-Key.
+	 *
+	 * @return array<string,string>
+	 */
+	public static function signed_headers( Config $config, string $method, string $target, string $body ): array {
+		$timestamp = time();
+		$nonce     = bin2hex( random_bytes( 16 ) );
+		return array(
+			'X-WPBridge-Key-Id'    => $config->key_id(),
+			'X-WPBridge-Timestamp' => (string) $timestamp,
+			'X-WPBridge-Nonce'     => $nonce,
+			'X-WPBridge-Signature' => self::sign( $config->key_id(), $config->secret(), $timestamp, $method, $target, $body, $nonce ),
+		);
 	}
 
 	private function request( string $method, string $path, string $body = '', array $headers = array() ): Response {
 		$url       = $this->config->url() . $path;
 		$target    = (string) wp_parse_url( $url, PHP_URL_PATH );
-		$timestamp = time();
-		$headers  += array(
-			'X-WPBridge-Key-Id'    => $this->config->key_id(),
-			'X-WPBridge-Timestamp' => (string) $timestamp,
-			'X-WPBridge-Signature' => self::sign( $this->config->key_id(), $this->config->secret(), $timestamp, $method, $target, $body ),
-			'Accept'               => 'application/json',
-		);
+		$headers  += self::signed_headers( $this->config, $method, $target, $body );
+		$headers  += array( 'Accept' => 'application/json' );
 		if ( '' !== $body ) {
 			$headers['Content-Type'] = 'application/json';
 		}

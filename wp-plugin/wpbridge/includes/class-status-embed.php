@@ -29,18 +29,14 @@ final class Status_Embed {
 		$url       = $config->url() . '/api/v1/embed-token';
 		$target    = (string) wp_parse_url( $url, PHP_URL_PATH );
 		$body      = (string) wp_json_encode( array( 'origin' => self::admin_origin() ) );
-		$timestamp = time();
 		$result    = wp_remote_post(
 			$url,
 			array(
 				'timeout'     => min( $config->timeout(), 5.0 ),
 				'redirection' => 0,
-				'headers'     => array(
-					'X-WPBridge-Key-Id'    => $config->key_id(),
-					'X-WPBridge-Timestamp' => (string) $timestamp,
-					'X-WPBridge-Signature' => Client::sign( $config->key_id(), $config->secret(), $timestamp, 'POST', $target, $body ),
-					'Content-Type'         => 'application/json',
-					'Accept'               => 'application/json',
+				'headers'     => Client::signed_headers( $config, 'POST', $target, $body ) + array(
+					'Content-Type' => 'application/json',
+					'Accept'       => 'application/json',
 				),
 				'body'        => $body,
 				'user-agent'  => 'wpbridge-plugin/' . WPBRIDGE_VERSION . '; ' . home_url( '/' ),
