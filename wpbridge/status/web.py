@@ -21,6 +21,7 @@ from flask import (Blueprint, Response, abort, current_app, jsonify, make_respon
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from wpbridge import jsonbody
 from wpbridge.auth import dns_store
 from wpbridge.models import Site, utcnow
 from wpbridge.sites import normalise_domain, SiteError
@@ -147,7 +148,10 @@ def embed_token_response(bridge, site) -> tuple[dict, int]:
     origin may frame the site's page from then on. A malformed one is answered with a warning.
     """
     ttl = int(getattr(bridge.settings, "embed_token_ttl", access.EMBED_TTL))
-    raw = request.get_json(silent=True) if request.content_length else None
+    try:  # the body is optional; what is not usable JSON names no origin
+        raw = jsonbody.loads(request.get_data()) if request.content_length else None
+    except jsonbody.Refused:
+        raw = None
     wanted = raw.get("origin") if isinstance(raw, dict) else None
     warning = None
     if isinstance(wanted, str) and wanted:
@@ -349,7 +353,7 @@ def unsuppress(name: str):
     site, refused = _form_site(name)
     if site is None:
         return refused
-    from wpbridge import suppressions
+    from wpbridge import jsonbody, suppressions
 
     address = request.form.get("address", "")[:320]
     with _bridge().engine.begin() as conn:
