@@ -108,7 +108,7 @@ def test_two_workers_on_postgresql_deliver_each_recipient_once(app, site, settin
     assert per_worker[1] == n
 
 
-def test_sigterm_finishes_the_batch_in_flight(app, site, settings, sink):
+def test_sigterm_finishes_the_transaction_in_flight_and_gives_the_rest_back(app, site, settings, sink):
     enqueue(site, 40)
     sink.handler.data_delay = 0.05
     env = worker_env(settings, sink.port, worker_batch=40, worker_connections=1)
@@ -121,8 +121,10 @@ def test_sigterm_finishes_the_batch_in_flight(app, site, settings, sink):
     from wpbridge.models import Recipient, State
     with app.extensions["wpbridge"].sessions() as s:
         sending = s.scalar(select(func.count()).where(Recipient.state == State.sending))
+        queued = s.scalar(select(func.count()).where(Recipient.state == State.queued))
     assert sending == 0, "rows were left claimed after a clean stop"
-    assert delivered_count(app) == len(sink.received) == 40
+    assert delivered_count(app) == len(sink.received), "a delivery went out unrecorded"
+    assert delivered_count(app) + queued == 40, "the rows not sent are due again"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

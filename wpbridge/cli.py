@@ -204,12 +204,16 @@ def serve(bind: str | None, site_name: str | None, domains: tuple[str, ...]) -> 
     for c in children:
         if c.poll() is None:
             c.send_signal(signal.SIGTERM)
+    # The worker takes up to worker_grace for the transactions in flight, then a moment to
+    # record them and give back its leases; whatever is left after that is killed.
+    ends = time.monotonic() + settings.worker_grace + 4
     code = 0
     for c in children:
         try:
-            code = code or c.wait(timeout=settings.smtp_timeout + 10)
+            code = code or c.wait(timeout=max(0.1, ends - time.monotonic()))
         except subprocess.TimeoutExpired:
             c.kill()
+            c.wait()
             code = 1
     if not stopping:
         raise click.ClickException("a part of the bridge stopped unexpectedly; see the log above")

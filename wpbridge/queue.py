@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from wpbridge.auth.dkim import body_hash
@@ -103,7 +103,7 @@ _CLAIM = """
 UPDATE recipients SET state = 'sending', lease_until = :lease_until, leased_by = :worker,
        updated_at = :now
  WHERE id IN (SELECT id FROM recipients
-               WHERE state = 'queued' AND lane = :lane AND next_attempt_at <= :now
+               WHERE state = 'queued' AND lane = :lane AND next_attempt_at <= :now {exclude}
                ORDER BY next_attempt_at
                LIMIT :limit {lock})
 RETURNING id, message_id, site_id, address, provider, attempts
@@ -111,11 +111,15 @@ RETURNING id, message_id, site_id, address, provider, attempts
 
 
 def claim(engine: Engine, worker: str, limit: int, lease: float, now: datetime,
-          bulk_limit: int | None = None) -> list[Claimed]:
+          bulk_limit: int | None = None, exclude: Iterable[str] = ()) -> list[Claimed]:
     """Lease up to ``limit`` due recipients, transactional lane first, at most ``bulk_limit``
-    of the bulk lane; commits."""
+    of the bulk lane, none queued for a provider in ``exclude`` (the worker has enough of
+    its mail in hand); commits."""
     lock = "FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
-    sql = text(_CLAIM.format(lock=lock))
+    exclude = sorted(exclude)
+    sql = text(_CLAIM.format(lock=lock, exclude="AND provider NOT IN :exclude" if exclude else ""))
+    if exclude:
+        sql = sql.bindparams(bindparam("exclude", expanding=True))
     out: list[Claimed] = []
     with engine.begin() as conn:
         for lane in Lane:
@@ -126,7 +130,7 @@ def claim(engine: Engine, worker: str, limit: int, lease: float, now: datetime,
                 room = min(room, bulk_limit)
             rows = conn.execute(sql, {"lease_until": now + timedelta(seconds=lease),
                                       "worker": worker, "now": now, "lane": lane.value,
-                                      "limit": room})
+                                      "limit": room, **({"exclude": exclude} if exclude else {})})
             out.extend(Claimed(*row) for row in rows)
     return out
 
@@ -143,17 +147,19 @@ def reap_expired_leases(engine: Engine, now: datetime) -> int:
         return conn.execute(text(_REAP), {"now": now}).rowcount
 
 
-def release(engine: Engine, worker: str, ids: Iterable[int], now: datetime) -> None:
-    """Give back rows this worker claimed but did not try (shutdown)."""
-    ids = list(ids)
-    if not ids:
-        return
+def release(engine: Engine, worker: str, ids: Iterable[int] | None, now: datetime) -> int:
+    """Give back rows this worker claimed and did not finish (shutdown): due again at once.
+    ``ids=None``: every row it still holds."""
+    r = _RECIPIENTS.c
+    where = [r.leased_by == worker, r.state == State.sending.value]
+    if ids is not None:
+        ids = list(ids)
+        if not ids:
+            return 0
+        where.append(r.id.in_(ids))
     with engine.begin() as conn:
-        conn.execute(
-            update(_RECIPIENTS)
-            .where(_RECIPIENTS.c.id.in_(ids), _RECIPIENTS.c.leased_by == worker,
-                   _RECIPIENTS.c.state == State.sending.value)
-            .values(state=State.queued.value, lease_until=None, leased_by=None, updated_at=now))
+        return conn.execute(update(_RECIPIENTS).where(*where).values(
+            state=State.queued.value, lease_until=None, leased_by=None, updated_at=now)).rowcount
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,7 @@ class Outcome:
     reply: Reply  # reply.outcome: delivered, temporary, permanent, or SUPPRESSED
     duration_ms: int
     next_provider: str | None = None  # where a temporary failure is tried next
+    at_once: bool = False  # tried again without a delay (its provider failed, the next one takes it)
 
 
 _STATE_OF = {DELIVERED: State.delivered, PERMANENT: State.failed, SUPPRESSED: State.suppressed,
@@ -218,7 +225,7 @@ def record(engine: Engine, worker: str, outcomes: Sequence[Outcome], policy: Ret
         next_at = now
         state = _STATE_OF.get(o.reply.outcome)
         if state is None:  # temporary
-            next_at = now + timedelta(seconds=policy.delay(tries))
+            next_at = now if o.at_once else now + timedelta(seconds=policy.delay(tries))
             state = State.expired if next_at > o.message.expires_at else State.queued
         latency = int((now - o.message.created_at).total_seconds() * 1000) \
             if state is State.delivered else None

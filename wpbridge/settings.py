@@ -46,7 +46,14 @@ class Settings:
     default_provider: str = "default"
     tls_verify: bool = True
     ca_file: str | None = None
+    # Provider SMTP timeouts (wpbridge/relay/smtp.py), seconds: the TCP connect; each command's
+    # reply; the content and the reply after its final dot; the whole transaction, connect
+    # included (a provider that trickles its replies is cut off there). smtp_timeout is also
+    # the SMTP listener's idle timeout.
+    smtp_connect_timeout: float = 10.0
     smtp_timeout: float = 30.0
+    smtp_data_done_timeout: float = 120.0
+    smtp_transaction_timeout: float = 180.0
     # Retry policy for temporary failures (see queue.RetryPolicy for the formula).
     retry_base: float = 60.0
     retry_factor: float = 2.0
@@ -60,6 +67,9 @@ class Settings:
     worker_connections: int = 4
     worker_lease: float = 300.0
     worker_poll: float = 0.5
+    # SIGTERM: transactions in flight get this long to finish; then they are cut off,
+    # recorded as temporary failures, every lease goes back, and the worker exits.
+    worker_grace: float = 30.0
     # category -> partial route table (see route.py); site name -> the same, overriding it.
     routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     site_routes: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
@@ -165,7 +175,8 @@ _FLOAT = {"dns_recheck_interval", "body_retention_days", "log_retention_days", "
           "smtp_timeout", "retry_base", "retry_factor", "retry_max_delay", "retry_jitter",
           "max_age", "worker_lease", "worker_poll", "soft_days", "soft_suppress_days",
           "bounce_poll_interval", "alert_renotify", "alert_interval", "readyz_heartbeat",
-          "smtp_auth_failure_window", "bounce_parse_timeout"}
+          "smtp_auth_failure_window", "bounce_parse_timeout", "smtp_connect_timeout",
+          "smtp_data_done_timeout", "smtp_transaction_timeout", "worker_grace"}
 _BOOL = {"tls_verify", "smtp_normalise_line_endings", "smtp_allow_plain_loopback", "metrics_open",
          "allow_bulk_without_dmarc"}
 _SIMPLE = {f.name for f in dataclasses.fields(Settings)} - {

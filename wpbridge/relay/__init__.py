@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
+INTERRUPTED = "interrupted at shutdown; may have been delivered"
+SHUTDOWN = "shutdown"  # the Reply.command of a transaction cut off by the worker's shutdown
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ class OutboxRelay:
         reply = Reply(DELIVERED, 250, f"250 captured in the local outbox as {key}")
         return {rid: reply for rid, _ in delivery.recipients}
 
+    def probe(self) -> None:
+        return None  # a directory is always up
+
+    def abort(self) -> None:
+        pass  # a Maildir write is not cut off
+
     def close(self) -> None:
         pass
 

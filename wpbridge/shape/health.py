@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from wpbridge.relay import TEMPORARY, Reply
+from wpbridge.relay import SHUTDOWN, TEMPORARY, Reply
 from wpbridge.shape.config import ShapingConfig
 from wpbridge.shape.models import ProviderHealth
 
@@ -29,7 +29,7 @@ _PROVIDER_CODES = (421, 454)  # service closing / TLS or authentication temporar
 
 
 def is_failure(reply: Reply) -> bool:
-    if reply.outcome != TEMPORARY:
+    if reply.outcome != TEMPORARY or reply.command == SHUTDOWN:  # the worker cut it, not the provider
         return False
     return reply.code is None or reply.command == "connect" or reply.code in _PROVIDER_CODES
 

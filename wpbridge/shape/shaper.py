@@ -11,11 +11,14 @@ reserves in one database transaction for the whole batch. Transactions under no 
 no database work at all: holds, provider health and bulk pauses are read at most every
 ``refresh`` seconds.
 
-``run`` sends: per provider up to ``worker_connections`` lanes (fewer if the provider's
-concurrent-connection limit says so) take the transactions in send-time order, wait for
-their slot and send. A reply that matches a reaction rule sets a hold at once, and the
-transactions of this batch that it concerns are held back instead of sent; provider
-failures count towards failover the same way.
+``run`` sends one provider's transactions: up to ``worker_connections`` lanes (fewer if the
+provider's concurrent-connection limit says so) take them in send-time order, wait for
+their slot and send; each outcome is handed on (``on_sent``) as it arrives. The worker runs
+each provider on its own, so providers never wait for each other. A reply that matches a
+reaction rule sets a hold at once, and the transactions of this batch that it concerns are
+held back instead of sent; provider failures count towards failover the same way. A
+provider coming back from down is probed (connect, EHLO, STARTTLS, AUTH, QUIT) on a thread
+of its own: a probe never carries a customer's message.
 """
 
 from __future__ import annotations
@@ -54,7 +57,6 @@ class Job:
     destination: str  # whose destination limits apply (ShapingConfig.destination)
     send_at: float = 0.0  # epoch seconds
     limits: tuple[Limit, ...] = ()  # the rate limits its send time was reserved at
-    probe: bool = False  # the one delivery that tries a provider coming back from down
     planned: float = 0.0
 
     @cached_property
@@ -137,14 +139,17 @@ class _Local:
 
 class Shaper:
     def __init__(self, settings, name: str, lookup=None, config: ShapingConfig | None = None,
-                 engine=None):
+                 engine=None, prober=None):
         self.config = config or ShapingConfig.from_settings(settings)
         self.engine = engine or limits.state_engine(settings)
         self.name = name
         self.lookup = lookup or (lambda provider: True)  # is the provider configured here?
+        # provider -> None when it took connect, EHLO, STARTTLS, AUTH, QUIT; else its failure
+        self.prober = prober or (lambda provider: None)
         self.lanes = max(1, settings.worker_connections)
-        self.probe_ttl = 2 * settings.smtp_timeout + self.config.horizon + 5
-        self.lease_ttl = 4 * settings.smtp_timeout + self.config.horizon + 30
+        self.probe_ttl = settings.smtp_transaction_timeout + self.config.horizon + 5
+        self.lease_ttl = 2 * settings.smtp_transaction_timeout + self.config.horizon + 30
+        self.stopping = threading.Event()  # the worker shuts down: lanes send nothing more
         self.lock = threading.Lock()
         self.local = _Local()
 
@@ -198,10 +203,9 @@ class Shaper:
         ready: list[Job] = []
         held: list[Held] = []
         asks: list[tuple[Job, list[Limit]]] = []
-        probing: set[str] = set()
         for job in jobs:
             job.planned = now
-            stop = self._gate(job, now, now_dt, probing)
+            stop = self._gate(job, now, now_dt)
             if stop is not None:
                 held.append(stop)
                 continue
@@ -222,7 +226,7 @@ class Shaper:
                     held.append(Held(job.rows, to_dt(at), f"held: {why}"))
         return ready, held
 
-    def _gate(self, job: Job, now: float, now_dt: datetime, probing: set[str]) -> Held | None:
+    def _gate(self, job: Job, now: float, now_dt: datetime) -> Held | None:
         m, local = job.message, self.local
         if m.category == "bulk":
             why = local.paused.get(m.site_id)
@@ -239,15 +243,14 @@ class Shaper:
             if state is None or state.up:
                 chosen = provider
                 break
-            if (provider not in probing and state.probe_due(now_dt)
-                    and health.claim_probe(self.engine, provider, now_dt, self.probe_ttl)):
-                probing.add(provider)
+            if state.probe_due(now_dt) and health.claim_probe(self.engine, provider, now_dt,
+                                                              self.probe_ttl):
+                state = replace(state, state=health.PROBING,
+                                probe_until=now_dt + timedelta(seconds=self.probe_ttl))
                 with self.lock:
-                    local.health[provider] = replace(state, state=health.PROBING, probe_until=now_dt
-                                                     + timedelta(seconds=self.probe_ttl))
-                job.probe = True
-                chosen = provider
-                break
+                    local.health[provider] = state
+                threading.Thread(target=self._probe, args=(provider,), name=f"probe-{provider}",
+                                 daemon=True).start()
             down.append(state)
         if chosen is None:
             until = min((s.down_until for s in down if s.down_until and s.down_until > now_dt),
@@ -305,11 +308,11 @@ class Shaper:
 
     # -- run ---------------------------------------------------------------------------
 
-    def run(self, ready: list[Job], pool, send, hang_up, close_all) -> tuple[list[Sent], list[Held]]:
+    def run(self, ready: list[Job], pool, send, hang_up, on_sent=None) -> tuple[list[Sent], list[Held]]:
         """Send the planned transactions on ``pool``: ``send(provider, delivery) ->
-        (replies, ms)``. For a provider whose connections are counted, ``hang_up(provider)``
-        closes the calling thread's connection to it and ``close_all(provider)`` all of this
-        worker's (called between batches only).
+        (replies, ms)``; ``on_sent(Sent)`` is called in the lane as each one ends (the worker
+        records it there). For a provider whose connections are counted,
+        ``hang_up(provider)`` closes the calling thread's connection to it.
 
         A worker that got a lease for each of its connection threads keeps them, and its
         connections, from batch to batch (renewing the leases) until a batch has nothing
@@ -318,8 +321,6 @@ class Shaper:
         by_provider: dict[str, list[Job]] = defaultdict(list)
         for job in sorted(ready, key=lambda j: j.send_at):
             by_provider[job.provider].append(job)
-        for provider in [p for p in self.local.kept if p not in by_provider]:
-            self._let_go(provider, close_all)
         sent: list[Sent] = []
         held: list[Held] = []
         futures = []
@@ -352,7 +353,7 @@ class Shaper:
                         leased.append(provider)
                         lanes = min(lanes, got)
                 line = _Line(provider, deque(jobs), counted)
-                futures += [pool.submit(self._lane, line, send, hang_up) for _ in range(lanes)]
+                futures += [pool.submit(self._lane, line, send, hang_up, on_sent) for _ in range(lanes)]
             for f in futures:
                 s, h = f.result()
                 sent += s
@@ -368,23 +369,29 @@ class Shaper:
     def idle(self, close_all) -> None:
         """The worker found nothing to do: close the connections it kept, return their leases."""
         for provider in list(self.local.kept):
-            self._let_go(provider, close_all)
+            self.let_go(provider, close_all)
 
-    def _let_go(self, provider: str, close_all) -> None:
+    def let_go(self, provider: str, close_all) -> None:
+        """Close this worker's kept connections to ``provider`` (none of them in use) and
+        return their leases."""
+        if self.local.kept.pop(provider, None) is None:
+            return
         close_all(provider)
-        del self.local.kept[provider]
         try:
             limits.release_connections(self.engine, [provider], self.name)
         except SQLAlchemyError as exc:  # the leases run out by themselves
             log.error("could not release the connection leases of %s: %s", provider, exc)
 
-    def _lane(self, line: "_Line", send, hang_up) -> tuple[list[Sent], list[Held]]:
+    def _lane(self, line: "_Line", send, hang_up, on_sent) -> tuple[list[Sent], list[Held]]:
         """One connection's worth of a provider's transactions, in send-time order."""
         sent: list[Sent] = []
         held: list[Held] = []
         renew_at = time.time() + self.lease_ttl / 2
         try:
             while (job := self._next(line, held)) is not None:
+                if self.stopping.is_set():
+                    held.append(Held(job.rows, utcnow(), "not sent: the worker shut down"))
+                    continue
                 stop = self._stopped(job)
                 if stop is not None:
                     held.append(stop)
@@ -405,6 +412,8 @@ class Shaper:
                     self._make_up(job, started, time.time())
                 self._observe(job, replies)
                 sent.append(Sent(job, replies, ms))
+                if on_sent is not None:
+                    on_sent(sent[-1])
         finally:
             if line.counted:
                 hang_up(line.provider)
@@ -465,7 +474,7 @@ class Shaper:
         now_dt = utcnow()
         with self.lock:
             state = self.local.health.get(job.provider)
-            if state is not None and state.state == health.DOWN and not job.probe:
+            if state is not None and state.state in (health.DOWN, health.PROBING):
                 return Held(job.rows, now_dt, f"held: provider {job.provider} is down "
                                               f"({state.last_error or 'failing'})")
             for key in job.hold_keys(job.provider) if self.local.suspends or self.local.throttles else ():
@@ -511,14 +520,34 @@ class Shaper:
                     self.local.health[job.provider] = state
             elif answered:
                 state = self.local.health.get(job.provider)
-                if job.probe or (state is not None and state.failures):
+                if state is not None and state.failures:
                     health.success(self.engine, job.provider, utcnow(), self.config)
                     with self.lock:
                         self.local.health.pop(job.provider, None)
-                    if job.probe:
-                        log.info("provider %s answered the probe; it takes its traffic again", job.provider)
         except SQLAlchemyError as exc:  # shaping state is advice: the delivery stands
             log.error("could not record the health of provider %s: %s", job.provider, exc)
+
+    def _probe(self, provider: str) -> None:
+        """Try a provider coming back from down without a message: success brings it back,
+        failure sends it down again for twice as long."""
+        try:
+            failed = self.prober(provider)
+        except Exception as exc:  # noqa: BLE001 - a probe that breaks is a failed probe
+            failed = Reply.network(exc)
+        try:
+            if failed is None:
+                health.success(self.engine, provider, utcnow(), self.config)
+                with self.lock:
+                    self.local.health.pop(provider, None)
+                log.info("provider %s answered the probe; it takes its traffic again", provider)
+            else:
+                state = health.failure(self.engine, provider, failed.text, utcnow(), self.config)
+                with self.lock:
+                    self.local.health[provider] = state
+                log.warning("provider %s failed the probe, down until %s: %s", provider,
+                            state.down_until, failed.text)
+        except SQLAlchemyError as exc:  # the probe claim runs out by itself
+            log.error("could not record the probe of provider %s: %s", provider, exc)
 
     def _react(self, rule, job: Job, reply: Reply, destination: str) -> None:
         now = time.time()
@@ -596,5 +625,9 @@ def shaper_for(worker) -> Shaper:
                 w = ref()
                 return w is not None and w.provider(provider) is not None
 
-            shaper = _SHAPERS[worker] = Shaper(worker.settings, worker.name, configured)
+            def probe(provider: str):
+                w = ref()
+                return w.probe(provider) if w is not None else None
+
+            shaper = _SHAPERS[worker] = Shaper(worker.settings, worker.name, configured, prober=probe)
         return shaper
