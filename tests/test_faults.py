@@ -123,3 +123,33 @@ def test_a_receipt_is_delivered_while_the_bulk_provider_hangs(settings, engine):
             runner.join(timeout=40)
             worker_alive = runner.is_alive()
     assert not worker_alive, "the worker stops within its grace period"
+
+
+def test_readyz_says_503_when_the_database_takes_no_writes(settings, engine, database_url):
+    """A read-only database (or a full disk) still answers SELECT: /readyz must probe a write."""
+    import sqlalchemy as sa
+
+    from wpbridge import db
+
+    Worker(settings, engine, name="beat").beat()  # a fresh worker heartbeat: otherwise ready
+    assert create_app(settings, engine).test_client().get("/readyz").status_code == 200
+    if settings.is_sqlite:
+        path = database_url.removeprefix("sqlite:///")
+        read_only = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    else:
+        name = database_url.rsplit("/", 1)[1]
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"ALTER DATABASE {name} SET default_transaction_read_only = on"))
+            conn.commit()
+        read_only = db.make_engine(settings)
+    try:
+        resp = create_app(settings, read_only).test_client().get("/readyz")
+    finally:
+        read_only.dispose()
+        if not settings.is_sqlite:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"))
+                conn.execute(sa.text(f"ALTER DATABASE {name} SET default_transaction_read_only = off"))
+                conn.commit()
+    assert resp.status_code == 503
+    assert resp.json["database"] == "read-only" and "does not take writes" in resp.json["reason"]

@@ -247,6 +247,16 @@ class WorkerBeat(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime())
 
 
+class WriteProbe(Base):
+    """``/readyz`` writes here (one row per web process) to learn that the database takes
+    writes: a read-only database or a full disk still answers SELECT."""
+
+    __tablename__ = "write_probes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    written_at: Mapped[datetime] = mapped_column(DateTime())
+
+
 # -- status: the status page, embedding, agency access, alerts -----------------------------
 
 # The status page's lists (recent failures, queue gauges) walk a site's rows by state; the

@@ -1,8 +1,11 @@
-"""reserved for this session's schema changes (empty until an issue fills it)
+"""write probes: /readyz checks that the database takes writes
 
 Revision ID: 0014
 Revises: 0013
 """
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0014'
 down_revision = '0013'
@@ -11,8 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('write_probes',
+                    sa.Column('name', sa.String(length=64), nullable=False),
+                    sa.Column('written_at', sa.DateTime(), nullable=False),
+                    sa.PrimaryKeyConstraint('name'))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('write_probes')

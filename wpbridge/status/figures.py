@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, not_, or_, select, text
+from sqlalchemy import and_, case, func, insert, not_, or_, select, text, update
 from sqlalchemy.engine import Connection
 
-from wpbridge.models import Attempt, Lane, Message, Recipient, Stat, Suppression, WorkerBeat
+from wpbridge.models import Attempt, Lane, Message, Recipient, Stat, Suppression, WorkerBeat, WriteProbe
 from wpbridge.status.metrics import DOMAIN_GROUPS, DOMAIN_PREFIXES, FIELDS, GROUPS, LATENCY_BOUNDS_MS
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -565,3 +565,10 @@ def attention(conn: Connection, site_id: int, now: datetime, filters: Filters = 
         reason = suppressions.blocks(entry, row.category) if entry else None
         out.append(Attention(row, kind, reason, bool(_DNS_ANSWER.search(row.last_response or ""))))
     return out
+
+
+def probe_write(conn: Connection, name: str, now: datetime) -> None:
+    """One small write (``/readyz``): this process's row in write_probes."""
+    table = WriteProbe.__table__
+    if not conn.execute(update(table).where(table.c.name == name).values(written_at=now)).rowcount:
+        conn.execute(insert(table).values(name=name, written_at=now))

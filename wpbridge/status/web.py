@@ -13,12 +13,16 @@ site's registered origins, so only the site's own wp-admin can frame it.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import (Blueprint, Response, abort, current_app, jsonify, make_response,
                    redirect, render_template, request, url_for)
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from wpbridge import jsonbody
@@ -454,6 +458,30 @@ def _when(dt: datetime | None) -> str:
 
 # -- operations ----------------------------------------------------------------------------
 
+WRITE_PROBE_TTL = 3.0  # seconds one write probe's answer stands for
+_PROBES_LOCK = threading.Lock()
+
+
+def _write_refused(engine, now: datetime) -> str | None:
+    """Why the database refuses a small write (None: it took one), probed at most every
+    ``WRITE_PROBE_TTL`` seconds per process: a read-only database or a full disk still
+    answers SELECT, and /readyz must not say ready while every write fails."""
+    cache = current_app.extensions.setdefault("wpbridge.write_probe", {})
+    with _PROBES_LOCK:
+        if time.monotonic() - cache.get("at", float("-inf")) < WRITE_PROBE_TTL:
+            return cache["refused"]
+        refused = None
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SET LOCAL statement_timeout = 2000"))
+                figures.probe_write(conn, f"{socket.gethostname()}:{os.getpid()}"[:64], now)
+        except DBAPIError as exc:
+            refused = str(exc.orig or exc).strip()[:200]
+        cache.update(at=time.monotonic(), refused=refused)
+        return refused
+
+
 def _readiness() -> tuple[dict, int]:
     bridge, now = _bridge(), utcnow()
     limit = float(getattr(bridge.settings, "readyz_heartbeat", 60))
@@ -464,6 +492,12 @@ def _readiness() -> tuple[dict, int]:
     except DBAPIError as exc:
         return {"ok": False, "database": "unreachable",
                 "reason": f"the database does not answer: {str(exc.orig or exc)[:200]}"}, 503
+    refused = _write_refused(bridge.engine, now)
+    if refused:
+        return {"ok": False, "database": "read-only",
+                "reason": f"the database does not take writes ({refused}); new mail is refused "
+                          "with 503 / 451 until it does: check disk space and the database's "
+                          "permissions"}, 503
     if age is None or age > limit:
         reason = ("no worker has reported yet" if age is None else
                   f"the freshest worker heartbeat is {age:.0f} s old (limit {limit:.0f} s)")
@@ -474,8 +508,8 @@ def _readiness() -> tuple[dict, int]:
 
 @ops.get("/readyz")
 def readyz():
-    """200 when the database answers and a worker beat within ``readyz_heartbeat`` seconds
-    (default 60); 503 with the reason otherwise."""
+    """200 when the database answers and takes a small write, and a worker beat within
+    ``readyz_heartbeat`` seconds (default 60); 503 with the reason otherwise."""
     body, status = _readiness()
     return jsonify(body), status
 
