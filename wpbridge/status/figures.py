@@ -457,21 +457,28 @@ def recent_failures(conn: Connection, site_id: int, limit: int = 15,
                     filters: Filters = Filters()) -> list[LogRow]:
     """Recipients that bounced or expired, newest first, with the provider's answer (one
     query per state, each walking the (site, state, updated_at) index backwards)."""
-    r, m = Recipient.__table__.c, Message.__table__.c
     out: list[LogRow] = []
     for state in FAILED_STATES:
-        cond = [r.site_id == site_id, r.state == state]
-        if filters.category:
-            cond.append(m.category == filters.category)
-        if filters.group:
-            cond.append(group_condition(filters.group))
-        rows = conn.execute(
-            select(r.id, m.id, m.created_at, m.subject, m.category, r.address, r.state,
-                   r.attempts, r.provider, r.last_code, r.last_response, r.updated_at)
-            .join_from(Recipient.__table__, Message.__table__, m.id == r.message_id)
-            .where(*cond).order_by(r.updated_at.desc()).limit(limit))
-        out += [LogRow(*row[:6], getattr(row[6], "value", row[6]), *row[7:]) for row in rows]
+        out += _newest_in_state(conn, site_id, state, [], filters, limit)
     return sorted(out, key=lambda row: row.updated_at, reverse=True)[:limit]
+
+
+def _newest_in_state(conn: Connection, site_id: int, state, extra: list, filters: Filters,
+                     limit: int) -> list[LogRow]:
+    """A site's newest recipients in one state (and ``extra`` conditions), with their
+    message, walking the (site, state, updated_at) index backwards."""
+    r, m = Recipient.__table__.c, Message.__table__.c
+    cond = [r.site_id == site_id, r.state == state, *extra]
+    if filters.category:
+        cond.append(m.category == filters.category)
+    if filters.group:
+        cond.append(group_condition(filters.group))
+    rows = conn.execute(
+        select(r.id, m.id, m.created_at, m.subject, m.category, r.address, r.state,
+               r.attempts, r.provider, r.last_code, r.last_response, r.updated_at)
+        .join_from(Recipient.__table__, Message.__table__, m.id == r.message_id)
+        .where(*cond).order_by(r.updated_at.desc()).limit(limit))
+    return [LogRow(*row[:6], getattr(row[6], "value", row[6]), *row[7:]) for row in rows]
 
 
 def suppression_summary(conn: Connection, site_id: int, now: datetime, limit: int = 10):
@@ -539,21 +546,11 @@ def attention(conn: Connection, site_id: int, now: datetime, filters: Filters = 
     least one deferral), newest first within each; each with the actions that apply."""
     from wpbridge import suppressions
 
-    r, m = Recipient.__table__.c, Message.__table__.c
+    r = Recipient.__table__.c
     held: list[LogRow] = []
     for state, extra in (("suppressed", [r.updated_at >= now - timedelta(days=7)]),
                          ("queued", [r.attempts > 0])):
-        cond = [r.site_id == site_id, r.state == state, *extra]
-        if filters.category:
-            cond.append(m.category == filters.category)
-        if filters.group:
-            cond.append(group_condition(filters.group))
-        rows = conn.execute(
-            select(r.id, m.id, m.created_at, m.subject, m.category, r.address, r.state,
-                   r.attempts, r.provider, r.last_code, r.last_response, r.updated_at)
-            .join_from(Recipient.__table__, Message.__table__, m.id == r.message_id)
-            .where(*cond).order_by(r.updated_at.desc()).limit(limit))
-        held += [LogRow(*row[:6], getattr(row[6], "value", row[6]), *row[7:]) for row in rows]
+        held += _newest_in_state(conn, site_id, state, extra, filters, limit)
     held.sort(key=lambda row: row.updated_at, reverse=True)
     rows = [("failed", row) for row in recent_failures(conn, site_id, limit, filters)] + \
            [("held", row) for row in held]
