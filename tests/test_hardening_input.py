@@ -82,6 +82,12 @@ def test_odd_input_gets_a_named_refusal_not_a_500(app, site, payload, status, fi
     assert resp.json["error"]["field"] == field
 
 
+def test_a_header_name_given_twice_in_another_case_is_refused(app, site):
+    # Found by bench/fuzz.py: {"X-U": "", "X-u": ""} made one field twice.
+    resp = site.post("/api/v1/messages", message(headers={"X-Order": "1", "x-order": "2"}))
+    assert resp.status_code == 422 and resp.json["error"]["field"] == "headers.x-order"
+
+
 def test_deeply_nested_json_is_a_400_everywhere(app, site, settings):
     deep = b"[" * 1000 + b"]" * 1000
     assert site.request("POST", "/api/v1/messages", deep).status_code == 400

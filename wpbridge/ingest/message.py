@@ -308,6 +308,9 @@ def _from_structured(p: dict, max_bytes: int) -> Submission:
                                "other names must be printable ASCII without ':'")
         if not isinstance(hvalue, str):
             raise InvalidInput(400, "malformed", where, "must be a string", "send the value as a string")
+        if any(hname.lower() == name.lower() for name, _ in head):  # names ignore case
+            raise InvalidInput(422, "invalid_header", where, "names a header field given already "
+                               "(header names ignore case)", "send each header name once")
         head.append((hname, check_header_value(hvalue, where)))
     parts = [body]
     for i, att in enumerate(attachments):
